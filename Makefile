@@ -1,0 +1,42 @@
+# Two entry points: `make demo` and `make test`. Both set up .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo lint typecheck layers unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,webhook,generate,report]'
+	touch $(STAMP)
+
+test: lint typecheck layers unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+demo: $(STAMP)
+	@echo "== knargo lint examples/ci.yaml"
+	@$(BIN)/knargo lint examples/ci.yaml --config examples/config.yaml
+	@echo "== knargo render examples/ci.yaml (a push of a version tag to github.com/example/repository)"
+	@$(BIN)/knargo render examples/ci.yaml --event tag --ref refs/tags/v1.4.0 \
+		--repo github.com/example/repository --config examples/config.yaml \
+		--catalog examples/catalog.yaml
+
+bench: $(STAMP)
+	$(BIN)/python bench/translate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,5 @@
+import sys
+
+from knargo.cli import main
+
+sys.exit(main())
