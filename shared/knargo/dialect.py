@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -82,7 +83,10 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-Patterns = Annotated[list[Annotated[str, AfterValidator(_pattern)]], BeforeValidator(_as_list)]
+Patterns = Annotated[
+    list[Annotated[str, AfterValidator(_pattern)]],
+    BeforeValidator(_as_list, json_schema_input_type=str | list[str]),
+]
 
 
 class PushTrigger(_Model):
@@ -133,6 +137,9 @@ class Schedule(_Model):
         except cron.CronError as exc:
             raise user_error("cron", f'invalid cron "{value}": {exc.message}', exc.offset) from None
         return cron.normalize(value)
+
+
+_EventName = Literal["push", "pull_request"]
 
 
 def _triggers(value: Any) -> Any:
@@ -197,8 +204,18 @@ def _secret_name(value: str) -> str:
     return value
 
 
-EnvName = Annotated[str, AfterValidator(_env_name)]
-Env = dict[EnvName, Annotated[str, AfterValidator(_env_value)]]
+EnvName = Annotated[
+    str,
+    AfterValidator(_env_name),
+    WithJsonSchema({"type": "string", "pattern": ENV_NAME.pattern}),
+]
+# Numbers and booleans are accepted and kept exactly as written (`1.10`, `yes`).
+EnvValue = Annotated[
+    str,
+    AfterValidator(_env_value),
+    WithJsonSchema({"type": ["string", "number", "boolean", "null"]}),
+]
+Env = dict[EnvName, EnvValue]
 
 
 class Retry(_Model):
@@ -235,19 +252,24 @@ class Job(_Model):
     """The script; run by `sh -e` (or `bash -eo pipefail` with `shell: bash`)."""
     shell: Literal["sh", "bash"] = "sh"
     """`sh` (default) or `bash`."""
-    needs: Annotated[list[str], BeforeValidator(_needs)] = []
+    needs: Annotated[
+        list[str], BeforeValidator(_needs, json_schema_input_type=str | list[str])
+    ] = []
     """Jobs that must succeed before this one starts: an id or a list of ids."""
     env: Env = {}
     """Environment variables; values are strings exactly as written."""
     secrets: Annotated[
-        dict[EnvName, Annotated[str, AfterValidator(_secret_name)]], BeforeValidator(_secrets)
+        dict[EnvName, Annotated[str, AfterValidator(_secret_name)]],
+        BeforeValidator(_secrets, json_schema_input_type=list[str] | dict[str, str]),
     ] = {}
     """Secrets exposed as environment variables: `[NAME]` or `{ENV_VAR: NAME}`."""
     runner: str = "default"
     """Runner alias (pod resources, node selection) from the platform configuration."""
     timeout: str | None = None
     """Time limit for one attempt: `30m`, `1h30m` (default from the configuration)."""
-    retries: Annotated[Retry | None, BeforeValidator(_retries)] = None
+    retries: Annotated[
+        Retry | None, BeforeValidator(_retries, json_schema_input_type=int | Retry | None)
+    ] = None
     """Retries: a number, or `{limit, policy, backoff}`."""
     continue_on_error: bool = Field(default=False, alias="continue-on-error")
     """Let dependent jobs run even if this one fails."""
@@ -337,11 +359,29 @@ class CiConfig(_Model):
 
     version: Literal[1] = 1
     """The dialect version; only 1 exists."""
-    on: Annotated[Triggers | None, BeforeValidator(_triggers)] = None
+    on: Annotated[
+        Triggers | None,
+        BeforeValidator(
+            _triggers, json_schema_input_type=_EventName | list[_EventName] | Triggers | None
+        ),
+    ] = None
     """Events that run the pipeline; without it, every push and pull request."""
     env: Env = {}
     """Environment variables for every job; a job's own `env` overrides them."""
-    jobs: Annotated[dict[Annotated[str, AfterValidator(_job_id)], Job], AfterValidator(_jobs)]
+    jobs: Annotated[
+        dict[
+            Annotated[
+                str,
+                AfterValidator(_job_id),
+                WithJsonSchema(
+                    {"type": "string", "pattern": JOB_ID.pattern, "maxLength": JOB_ID_MAX}
+                ),
+            ],
+            Job,
+        ],
+        AfterValidator(_jobs),
+        Field(json_schema_extra={"minProperties": 1, "additionalProperties": False}),
+    ]
     """The jobs, by id. Without `needs`, jobs run in parallel."""
 
     @property

@@ -26,8 +26,19 @@ Path = tuple[str | int, ...]
 # Expanding aliases can blow up ("billion laughs"); refuse documents beyond this many nodes.
 MAX_NODES = 2_000_000
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
+_PLAIN_TAG = "tag:knargo.dev,2026:plain"
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Tags plain scalars as such instead of resolving them by YAML 1.1 rules."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return _PLAIN_TAG
+        return super().resolve(kind, value, implicit)
+
+
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
@@ -170,7 +181,9 @@ class _Builder:
         first_seen: dict[str, Mark] = {}
         merged: list[yaml.Node] = []
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
+            if key_node.tag == _MERGE_TAG or (
+                key_node.tag == _PLAIN_TAG and key_node.value == "<<"
+            ):
                 merged.append(value_node)
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
@@ -211,12 +224,11 @@ def _mark(node: yaml.Node) -> Mark:
 
 def _scalar(node: yaml.ScalarNode) -> Any:
     text: str = node.value
-    if node.style:  # quoted or block scalars are always strings (plain: None, or "" in C)
+    if node.tag == _PLAIN_TAG:
+        return _core_schema(text)
+    if node.style or node.tag == _STR_TAG:  # quoted, block or explicitly !!str
         return text
-    typed = _core_schema(text)
-    if node.tag == _STR_TAG and not isinstance(typed, str):
-        return text  # an explicit !!str: YAML 1.1 would not have tagged it str implicitly
-    return typed
+    return _core_schema(text)  # another explicit tag, such as !!int
 
 
 def _core_schema(text: str) -> Any:

@@ -1,0 +1,98 @@
+"""YAML with positions: YAML 1.2 scalars, duplicate keys, aliases, and where things stand."""
+
+from __future__ import annotations
+
+import pytest
+
+from knargo import positions
+from knargo.positions import Mark
+
+
+def load(text: str) -> positions.Document:
+    doc, problems = positions.load(text, "f.yaml")
+    assert doc is not None and problems == []
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("on", "on"),
+        ("yes", "yes"),
+        ("No", "No"),
+        ("true", True),
+        ("FALSE", False),
+        ("1", 1),
+        ("-3", -3),
+        ("0o17", 15),
+        ("0x1f", 31),
+        ("1.10", 1.1),
+        ("1e3", 1000.0),
+        ("~", None),
+        ("null", None),
+        ("", None),
+        ("2001-12-14", "2001-12-14"),
+        ("'1'", "1"),
+        ('"true"', "true"),
+        ("!!str 1", "1"),
+        ("1_000", "1_000"),
+    ],
+)
+def test_scalars_follow_yaml_1_2_core_schema(text: str, value: object) -> None:
+    assert load(f"k: {text}\n").data == {"k": value}
+
+
+def test_keys_are_text_and_raw_text_is_kept() -> None:
+    doc = load("on: 1\n1.10: x\nv: 1.10\n")
+    assert list(doc.data) == ["on", "1.10", "v"]
+    assert doc.raw[("v",)] == "1.10"
+
+
+def test_positions_of_keys_and_values() -> None:
+    doc = load("a:\n  b: [x, 'y']\n")
+    assert doc.key_mark(("a", "b")) == Mark(2, 3)
+    assert doc.value_mark(("a", "b", 1)) == Mark(2, 10)
+    assert doc.styles[("a", "b", 1)] == "'"
+    assert doc.value_mark(("a", "b", 7)) == Mark(2, 6)  # nearest known ancestor
+
+
+def test_list_items_are_found_by_value() -> None:
+    doc = load("s: [A, B]\n")
+    assert doc.value_mark(("s", "B")) == Mark(1, 8)
+
+
+def test_duplicate_keys_are_errors_at_the_second_occurrence() -> None:
+    doc, problems = positions.load("a: 1\nb: 2\na: 3\n", "f.yaml")
+    assert doc is not None and doc.data == {"a": 1, "b": 2}
+    assert [str(p) for p in problems] == [
+        'f.yaml:3:1: error: duplicate key "a" (first defined at line 1) [duplicate-key]'
+    ]
+
+
+def test_aliases_and_merge_keys() -> None:
+    doc = load("base: &b {image: alpine, run: x}\njob:\n  <<: *b\n  run: y\n")
+    assert doc.data["job"] == {"run": "y", "image": "alpine"}
+
+
+def test_syntax_errors_have_positions() -> None:
+    doc, problems = positions.load("a: [1,\n", "f.yaml")
+    assert doc is None
+    assert problems[0].rule == "syntax" and problems[0].line == 2
+
+
+def test_alias_bombs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(positions, "MAX_NODES", 1000)
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 5)]
+    doc, problems = positions.load("\n".join(lines) + "\n", "f.yaml")
+    assert doc is None and "too large" in problems[0].message
+
+
+def test_complex_keys_are_errors() -> None:
+    _doc, problems = positions.load("? [a, b]\n: 1\n", "f.yaml")
+    assert problems and problems[0].message == "a mapping key must be a plain value"
+
+
+def test_empty_document() -> None:
+    doc, problems = positions.load("# only a comment\n", "f.yaml")
+    assert doc is not None and doc.data is None and problems == []
