@@ -1,20 +1,21 @@
-"""Typed models of the Argo Workflows manifests knargo emits (argoproj.io/v1alpha1).
+"""The Argo Workflows manifests knargo emits (argoproj.io/v1alpha1), as typed dictionaries.
 
-Only the fields knargo sets are modelled. Field order is the order humans read manifests in
-(`apiVersion`, `kind`, `metadata`, `spec`; `name` first), and `to_manifest` is the one path
-to plain data: camelCase keys, no empty fields. Argo types some fields as IntOrString
-(`activeDeadlineSeconds` of a template, `retryStrategy.limit`, `backoff.factor`); they are
-strings here, which both Argo's JSON schema and its CRDs accept.
+Only the fields knargo sets are declared, with Argo's own (camelCase) names, so mypy checks
+every key and value the translator writes while the manifests stay plain data: no model to
+build at import and nothing to convert before they are dumped or sent (a 1,000-job pipeline
+is thousands of objects). Tests validate every manifest against Argo's published JSON schemas
+and CRDs. Keys are inserted in the order people read manifests (`apiVersion`, `kind`,
+`metadata`, `spec`; `name` first). Argo types some fields as IntOrString (`activeDeadlineSeconds`
+of a template, `retryStrategy.limit`, `backoff.factor`); they are strings here, which both the
+JSON schema and the CRD accept.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from typing import Literal, NotRequired, TypedDict
 
 __all__ = [
+    "API_VERSION",
     "Backoff",
     "Container",
     "ContinueOn",
@@ -42,155 +43,145 @@ __all__ = [
 API_VERSION = "argoproj.io/v1alpha1"
 
 
-class _Argo(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
-
-    def to_manifest(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+class ObjectMeta(TypedDict):
+    name: NotRequired[str]
+    namespace: NotRequired[str]
+    labels: dict[str, str]
+    annotations: dict[str, str]
 
 
-class ObjectMeta(_Argo):
-    name: str | None = None
-    namespace: str | None = None
-    labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
+class Metadata(TypedDict):
+    labels: dict[str, str]
+    annotations: dict[str, str]
 
 
-class Metadata(_Argo):
-    labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
-
-
-class SecretKeySelector(_Argo):
+class SecretKeySelector(TypedDict):
     name: str
     key: str
 
 
-class EnvVarSource(_Argo):
-    secret_key_ref: SecretKeySelector
+class EnvVarSource(TypedDict):
+    secretKeyRef: SecretKeySelector
 
 
-class EnvVar(_Argo):
+class EnvVar(TypedDict):
     name: str
-    value: str | None = None
-    value_from: EnvVarSource | None = None
+    value: NotRequired[str]
+    valueFrom: NotRequired[EnvVarSource]
 
 
-class Resources(_Argo):
-    requests: dict[str, str] | None = None
-    limits: dict[str, str] | None = None
+class Resources(TypedDict, total=False):
+    requests: dict[str, str]
+    limits: dict[str, str]
 
 
-class VolumeMount(_Argo):
+class VolumeMount(TypedDict):
     name: str
-    mount_path: str
+    mountPath: str
 
 
-class Container(_Argo):
-    name: str | None = None
+class Container(TypedDict):
+    name: NotRequired[str]
     image: str
     command: list[str]
-    env: list[EnvVar] | None = None
-    working_dir: str | None = None
-    resources: Resources | None = None
-    volume_mounts: list[VolumeMount] | None = None
+    env: list[EnvVar]
+    workingDir: str
+    resources: NotRequired[Resources]
+    volumeMounts: list[VolumeMount]
 
 
-class Toleration(_Argo):
-    key: str | None = None
-    operator: str | None = None
-    value: str | None = None
-    effect: str | None = None
-    toleration_seconds: int | None = None
+class Toleration(TypedDict, total=False):
+    key: str
+    operator: str
+    value: str
+    effect: str
+    tolerationSeconds: int
 
 
-class Volume(_Argo):
+class Volume(TypedDict):
     name: str
-    empty_dir: dict[str, str]
+    emptyDir: dict[str, str]
 
 
-class Backoff(_Argo):
+class Backoff(TypedDict):
     duration: str
     factor: str
 
 
-class RetryStrategy(_Argo):
+class RetryStrategy(TypedDict):
     limit: str
-    retry_policy: Literal["Always", "OnFailure", "OnError", "OnTransientError"]
-    backoff: Backoff | None = None
+    retryPolicy: Literal["Always", "OnFailure", "OnError", "OnTransientError"]
+    backoff: Backoff
 
 
-class ContinueOn(_Argo):
-    failed: bool = True
-    error: bool = True
+class ContinueOn(TypedDict):
+    failed: bool
+    error: bool
 
 
-class DAGTask(_Argo):
+class DAGTask(TypedDict):
     name: str
     template: str
-    dependencies: list[str] | None = None
-    continue_on: ContinueOn | None = None
+    dependencies: NotRequired[list[str]]
+    continueOn: NotRequired[ContinueOn]
 
 
-class DAGTemplate(_Argo):
+class DAGTemplate(TypedDict):
     tasks: list[DAGTask]
 
 
-class Template(_Argo):
+class Template(TypedDict):
     name: str
-    metadata: Metadata | None = None
-    dag: DAGTemplate | None = None
-    init_containers: list[Container] | None = None
-    container: Container | None = None
-    volumes: list[Volume] | None = None
-    node_selector: dict[str, str] | None = None
-    tolerations: list[Toleration] | None = None
-    active_deadline_seconds: str | None = None
-    retry_strategy: RetryStrategy | None = None
+    metadata: NotRequired[Metadata]
+    dag: NotRequired[DAGTemplate]
+    initContainers: NotRequired[list[Container]]
+    container: NotRequired[Container]
+    volumes: NotRequired[list[Volume]]
+    nodeSelector: NotRequired[dict[str, str]]
+    tolerations: NotRequired[list[Toleration]]
+    activeDeadlineSeconds: NotRequired[str]
+    retryStrategy: NotRequired[RetryStrategy]
 
 
-class PodGC(_Argo):
+class PodGC(TypedDict):
     strategy: Literal[
         "OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess"
     ]
-    delete_delay_duration: str | None = None
+    deleteDelayDuration: str
 
 
-class TTLStrategy(_Argo):
-    seconds_after_completion: int
+class TTLStrategy(TypedDict):
+    secondsAfterCompletion: int
 
 
-class WorkflowSpec(_Argo):
+class WorkflowSpec(TypedDict):
     entrypoint: str
-    service_account_name: str | None = None
-    active_deadline_seconds: int | None = None
-    pod_gc: PodGC | None = Field(default=None, alias="podGC")
-    ttl_strategy: TTLStrategy | None = None
+    serviceAccountName: str
+    activeDeadlineSeconds: int
+    podGC: PodGC
+    ttlStrategy: TTLStrategy
     templates: list[Template]
 
 
-class Workflow(_Argo):
-    api_version: str = API_VERSION
-    kind: Literal["Workflow"] = "Workflow"
+class Workflow(TypedDict):
+    apiVersion: str
+    kind: Literal["Workflow"]
     metadata: ObjectMeta
     spec: WorkflowSpec
 
 
-class CronWorkflowSpec(_Argo):
+class CronWorkflowSpec(TypedDict):
     schedules: list[str]
-    timezone: str | None = None
-    concurrency_policy: Literal["Allow", "Forbid", "Replace"] = "Forbid"
-    starting_deadline_seconds: int | None = None
-    successful_jobs_history_limit: int | None = None
-    failed_jobs_history_limit: int | None = None
-    workflow_metadata: ObjectMeta | None = None
-    workflow_spec: WorkflowSpec
+    timezone: str
+    concurrencyPolicy: Literal["Allow", "Forbid", "Replace"]
+    successfulJobsHistoryLimit: int
+    failedJobsHistoryLimit: int
+    workflowMetadata: ObjectMeta
+    workflowSpec: WorkflowSpec
 
 
-class CronWorkflow(_Argo):
-    api_version: str = API_VERSION
-    kind: Literal["CronWorkflow"] = "CronWorkflow"
+class CronWorkflow(TypedDict):
+    apiVersion: str
+    kind: Literal["CronWorkflow"]
     metadata: ObjectMeta
     spec: CronWorkflowSpec

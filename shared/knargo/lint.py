@@ -222,9 +222,9 @@ def _components(edges: dict[str, list[tuple[str, Path]]]) -> list[set[str]]:
     return result
 
 
-def _secret_items(doc: Document, job_id: str) -> list[tuple[Any, Any, Path]]:
+def _secret_items(job_id: str, job: dict[str, Any]) -> list[tuple[Any, Any, Path]]:
     """(env var name, secret name, path of the entry) of a job's `secrets`, as written."""
-    secrets = _jobs(doc)[job_id].get("secrets")
+    secrets = job.get("secrets")
     if isinstance(secrets, list):
         return [(n, n, ("jobs", job_id, "secrets", i)) for i, n in enumerate(secrets)]
     if isinstance(secrets, dict):
@@ -237,7 +237,7 @@ def _check_overlap(doc: Document, file: str) -> list[Diagnostic]:
     found = []
     for job_id, job in _jobs(doc).items():
         env = job.get("env") if isinstance(job.get("env"), dict) else {}
-        for env_name, _, path in _secret_items(doc, job_id):
+        for env_name, _, path in _secret_items(job_id, job):
             if isinstance(env_name, str) and env_name in env:
                 mark = doc.value_mark(path)
                 found.append(
@@ -258,8 +258,8 @@ def _check_secrets(
 ) -> list[Diagnostic]:
     known = secret_catalog.available(catalog, scope)
     found = []
-    for job_id in _jobs(doc):
-        for _, name, path in _secret_items(doc, job_id):
+    for job_id, job in _jobs(doc).items():
+        for _, name, path in _secret_items(job_id, job):
             if (
                 isinstance(name, str)
                 and secret_catalog.SECRET_NAME.match(name)

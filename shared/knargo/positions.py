@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from knargo.diagnostics import Diagnostic, Severity
 
-__all__ = ["Document", "Mark", "Path", "load"]
+__all__ = ["Document", "Mark", "Path", "core_schema", "load"]
 
 Path = tuple[str | int, ...]
 
@@ -50,9 +50,8 @@ _INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 
 
-@dataclass(frozen=True, order=True)
-class Mark:
-    """A 1-based line and column."""
+class Mark(NamedTuple):
+    """A 1-based line and column (a tuple: cheap, and ignored by the garbage collector)."""
 
     line: int
     col: int
@@ -225,13 +224,13 @@ def _mark(node: yaml.Node) -> Mark:
 def _scalar(node: yaml.ScalarNode) -> Any:
     text: str = node.value
     if node.tag == _PLAIN_TAG:
-        return _core_schema(text)
+        return core_schema(text)
     if node.style or node.tag == _STR_TAG:  # quoted, block or explicitly !!str
         return text
-    return _core_schema(text)  # another explicit tag, such as !!int
+    return core_schema(text)  # another explicit tag, such as !!int
 
 
-def _core_schema(text: str) -> Any:
+def core_schema(text: str) -> Any:
     if _NULL.match(text):
         return None
     if text in _BOOL:

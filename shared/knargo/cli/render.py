@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,26 +146,9 @@ def event_from_flags(
     )
 
 
-def dump(manifests: list[dict[str, Any]], output: str) -> str:
+def dump(manifests: Sequence[Mapping[str, Any]], output: str) -> str:
     if output == "json":
         return json.dumps(manifests, indent=2, ensure_ascii=False) + "\n"
-    import yaml
+    from knargo.yamltext import dump_all
 
-    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-    class _Dumper(dumper):  # type: ignore[misc]
-        pass
-
-    def _str(representer: Any, value: str) -> Any:
-        style = "|" if "\n" in value else None
-        return representer.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-    _Dumper.add_representer(str, _str)
-    return yaml.dump_all(
-        manifests,
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        width=100,
-        explicit_start=True,
-    )
+    return dump_all(manifests)
