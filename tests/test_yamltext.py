@@ -11,17 +11,78 @@ from hypothesis import strategies as st
 from knargo import positions
 from knargo.yamltext import dump_all
 
-TRICKY = ["", " ", "-", "- x", "-c", "true", "No", "on", "~", "null", "1", "1.10", "0x1f", "1e3",
-          "2001-12-14", ".inf", "=", "<<", "a: b", "a:", "# c", "x #c", "'", '"', "\\", "*a",
-          "&a", "!tag", "%", "@", "`", "{}", "[]", "a\nb", "a\n", "a\n\n", "\na", " a\nb",
-          "a \nb", "tab\there", "cr\r\n", "ünï ✓", "\x85", "\u2028", "\ufeff", "\x7f", "\x00",
-          "12:30", "1_000", "0o17", "+1", "-.5", "9f2c1e0", "deadbeef", "v1.0.0", "|", ">"]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
-                    st.sampled_from(TRICKY),
-                    st.text(st.characters(blacklist_categories=("Cs",)), max_size=12))
+TRICKY = [
+    "",
+    " ",
+    "-",
+    "- x",
+    "-c",
+    "true",
+    "No",
+    "on",
+    "~",
+    "null",
+    "1",
+    "1.10",
+    "0x1f",
+    "1e3",
+    "2001-12-14",
+    ".inf",
+    "=",
+    "<<",
+    "a: b",
+    "a:",
+    "# c",
+    "x #c",
+    "'",
+    '"',
+    "\\",
+    "*a",
+    "&a",
+    "!tag",
+    "%",
+    "@",
+    "`",
+    "{}",
+    "[]",
+    "a\nb",
+    "a\n",
+    "a\n\n",
+    "\na",
+    " a\nb",
+    "a \nb",
+    "tab\there",
+    "cr\r\n",
+    "ünï ✓",
+    "\x85",
+    "\u2028",
+    "\ufeff",
+    "\x7f",
+    "\x00",
+    "12:30",
+    "1_000",
+    "0o17",
+    "+1",
+    "-.5",
+    "9f2c1e0",
+    "deadbeef",
+    "v1.0.0",
+    "|",
+    ">",
+]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.sampled_from(TRICKY),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),
+)
 keys = st.one_of(st.sampled_from(TRICKY), st.text(max_size=8).filter(lambda k: "\x00" not in k))
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)), max_leaves=20)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=400)
@@ -40,8 +101,12 @@ def test_round_trip_through_yaml_1_2(document: dict[str, Any]) -> None:
 
 
 def test_reads_like_pyyaml_block_style() -> None:
-    document = {"a": {"b": [1, "x", {"c": None, "d": []}], "e": {}}, "script": "one\ntwo\n",
-                "sha": "9f2c1e0b7a6d5c4b3a29180f7e6d5c4b3a291807", "flag": "true"}
+    document = {
+        "a": {"b": [1, "x", {"c": None, "d": []}], "e": {}},
+        "script": "one\ntwo\n",
+        "sha": "9f2c1e0b7a6d5c4b3a29180f7e6d5c4b3a291807",
+        "flag": "true",
+    }
     assert dump_all([document]) == (
         "---\n"
         "a:\n"
