@@ -199,3 +199,22 @@ def test_console_script_runs_as_a_process() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert next(yaml.safe_load_all(result.stdout))["kind"] == "Workflow"
+
+
+def test_scripts_over_64_kib_are_rejected_with_their_position(
+    tmp_path: Path, capsys: Capture
+) -> None:
+    script = "echo " + "x" * (64 * 1024) + "\n"
+    path = write(tmp_path, f"jobs:\n  a:\n    image: alpine\n    run: {json.dumps(script)}\n")
+    code, out, _ = knargo(capsys, "lint", path)
+    assert code == 1
+    assert f"{path}:4:10: error: the script is 65,542 bytes, over the limit of 65,536" in out
+
+
+def test_pipelines_kubernetes_cannot_store_are_rejected(tmp_path: Path, capsys: Capture) -> None:
+    jobs = "".join(f"  job{i}:\n    image: alpine\n    run: {'make ' * 100}\n" for i in range(400))
+    path = write(tmp_path, f"jobs:\n{jobs}")
+    code, out, err = knargo(capsys, "render", path)
+    assert (code, out) == (1, "")
+    assert "error: the pipeline renders to a Workflow of 1.2 MiB, over the 1 MiB" in err
+    assert "[size]" in err

@@ -192,6 +192,21 @@ def _env_name(value: str) -> str:
     return value
 
 
+# A script travels base64-encoded in one environment variable, and Linux caps one at 128 KiB.
+MAX_SCRIPT_BYTES = 64 * 1024
+
+
+def _script_size(value: str) -> str:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_SCRIPT_BYTES:
+        raise user_error(
+            "size",
+            f"the script is {size:,} bytes, over the limit of "
+            f"{MAX_SCRIPT_BYTES:,}; put it in a file in the repository and run that",
+        )
+    return value
+
+
 def _env_value(value: str) -> str:
     if "\x00" in value:
         raise user_error("env", "an environment value cannot contain a NUL character")
@@ -248,7 +263,7 @@ class Job(_Model):
 
     image: str
     """Container image the script runs in, e.g. `python:3.12`."""
-    run: Annotated[str, Field(min_length=1)]
+    run: Annotated[str, AfterValidator(_script_size), Field(min_length=1)]
     """The script; run by `sh -e` (or `bash -eo pipefail` with `shell: bash`)."""
     shell: Literal["sh", "bash"] = "sh"
     """`sh` (default) or `bash`."""

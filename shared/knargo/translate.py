@@ -26,6 +26,8 @@ from knargo.templates import LABEL, SpecBuilder
 __all__ = ["Plan", "PlannedJob", "plan", "translate"]
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "knargo"}
+# etcd's default request limit is 1.5 MiB; leave room for the status Argo adds.
+MAX_MANIFEST_BYTES = 1024 * 1024
 Trigger = Literal["event", "schedule"]
 Manifest = argo.Workflow | argo.CronWorkflow
 
@@ -52,6 +54,8 @@ class Plan:
     jobs: list[PlannedJob] = field(default_factory=list)
     skipped: str | None = None
     notes: list[str] = field(default_factory=list)
+    rejected: str | None = None
+    """Why the pipeline cannot be submitted although it is valid (then there are no manifests)."""
 
     @property
     def manifests(self) -> list[Manifest]:
@@ -84,6 +88,9 @@ def plan(
         else []
     )
     if trigger == "schedule":
+        too_large = _too_large(list(crons))
+        if too_large:
+            return Plan(rejected=too_large, notes=notes)
         return Plan(
             cron_workflows=crons, skipped=None if crons else "no on.schedule entries", notes=notes
         )
@@ -117,8 +124,24 @@ def plan(
         "metadata": {"name": name, "namespace": settings.namespace, **run},
         "spec": builder.spec(jobs, kind),
     }
+    too_large = _too_large([workflow, *crons])
+    if too_large:
+        return Plan(rejected=too_large, notes=notes)
     planned = [PlannedJob(i, builder.names[i], tuple(j.needs)) for i, j in jobs.items()]
     return Plan(workflow=workflow, cron_workflows=crons, jobs=planned, notes=notes)
+
+
+def _too_large(manifests: list[Manifest]) -> str | None:
+    """Kubernetes stores an object in etcd, which refuses values over 1.5 MiB by default."""
+    for manifest in manifests:
+        size = len(json.dumps(manifest, separators=(",", ":")))
+        if size > MAX_MANIFEST_BYTES:
+            return (
+                f"the pipeline renders to a {manifest['kind']} of {size / 2**20:.1f} MiB, "
+                f"over the {MAX_MANIFEST_BYTES / 2**20:.0f} MiB Kubernetes can store; "
+                "use fewer or smaller jobs"
+            )
+    return None
 
 
 def _variables(event: GitEvent, kind: str) -> dict[str, str | bool]:

@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     )
     for note in result.notes:
         print(f"{args.ci_yaml}: note: {note}", file=sys.stderr)
+    if result.rejected:
+        print(f"{args.ci_yaml}:1:1: error: {result.rejected} [size]", file=sys.stderr)
+        return EXIT_PROBLEMS
     if not result.manifests:
         print(f"{args.ci_yaml}: nothing to run: {result.skipped}", file=sys.stderr)
         return EXIT_OK
