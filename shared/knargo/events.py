@@ -7,7 +7,10 @@ step consumes; its JSON field names are part of the contract (DESIGN §5).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +21,7 @@ __all__ = [
     "PIPELINE_SKIPPED",
     "PIPELINE_SUBMITTED",
     "WORKFLOW_UPDATED",
+    "Envelope",
     "EventKind",
     "ForgeKind",
     "GitEvent",
@@ -125,3 +129,19 @@ class GitEvent(BaseModel):
 
 def _strip(ref: str, prefix: str) -> str:
     return ref[len(prefix) :] if ref.startswith(prefix) else ref
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A CloudEvent's attributes and JSON data, independent of any SDK (see knargo.cloudevent)."""
+
+    type: str
+    source: str
+    id: str
+    data: Any
+    subject: str | None = None
+    extensions: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def traceparent(self) -> str | None:
+        return self.extensions.get("traceparent")

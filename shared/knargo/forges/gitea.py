@@ -1,0 +1,169 @@
+"""Gitea and Forgejo webhooks: unprefixed hex HMAC-SHA256 over the raw body, push and pull_request.
+
+Forgejo sends Gitea's payloads and headers plus its own `X-Forgejo-*` ones; both also send
+`X-GitHub-Event`, so this module must be asked before the GitHub one. The event is read from
+`X-Forgejo-Event`, `X-Gitea-Event` or `X-Gogs-Event` (never `X-Gitea-Event-Type`, which says
+e.g. `pull_request_sync` for the event `pull_request`). An empty signature header means the
+hook has no secret and is never accepted. Gitea has no ping.
+
+A branch push builds `after`; a tag push builds `head_commit.id` when present (for an annotated
+tag `after` may be the tag object). The listed commits are complete only when `total_commits`
+says so (Gitea cuts the list). Pull requests build `pull_request.head.sha` when opened, reopened
+or synchronized (Gitea's spelling); a pull request is from a fork when the head repository id
+is not the base's (`head.repo_id` is -1 when the fork was deleted). `head.ref` is
+`refs/pull/<n>/head` when the head branch is gone or for AGit pull requests; it is kept as is.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from knargo.events import EventKind, ForgeKind, GitEvent
+from knargo.forges.payload import (
+    Headers,
+    Ignored,
+    Parsed,
+    body_digest,
+    changed_paths,
+    hmac_sha256_hex,
+    opt_str,
+    req_dict,
+    req_int,
+    req_str,
+)
+from knargo.settings import Forge
+
+__all__ = ["WEBHOOKS", "GiteaWebhooks"]
+
+EVENT_HEADERS = ("x-forgejo-event", "x-gitea-event", "x-gogs-event")
+SIGNATURE_HEADERS = ("x-forgejo-signature", "x-gitea-signature", "x-gogs-signature")
+DELIVERY_HEADERS = ("x-forgejo-delivery", "x-gitea-delivery", "x-gogs-delivery")
+# Gitea spells it `synchronized`; `synchronize` (GitHub's) is accepted too.
+PR_ACTIONS = frozenset({"opened", "reopened", "synchronized", "synchronize"})
+
+
+class GiteaWebhooks:
+    kind = ForgeKind.GITEA
+
+    def detect(self, headers: Headers) -> bool:
+        return any(name in headers for name in EVENT_HEADERS)
+
+    def verify(self, headers: Headers, body: bytes, secret: bytes) -> bool:
+        signature = _first(headers, SIGNATURE_HEADERS)
+        if not signature or not secret or not signature.isascii():
+            return False
+        return hmac.compare_digest(signature, hmac_sha256_hex(secret, body))
+
+    def delivery_id(self, headers: Headers, body: bytes) -> str:
+        return _first(headers, DELIVERY_HEADERS) or body_digest(body)
+
+    def web_url(self, payload: Mapping[str, Any]) -> str:
+        return req_str(payload, "repository", "html_url")
+
+    def parse(
+        self, headers: Headers, payload: Mapping[str, Any], forge: Forge, delivery_id: str
+    ) -> Parsed:
+        event = _first(headers, EVENT_HEADERS)
+        if event == "push":
+            return _push(payload, forge, delivery_id)
+        if event == "pull_request":
+            return _pull_request(payload, forge, delivery_id)
+        return Ignored(f'event "{event}" does not run pipelines')
+
+
+def _first(headers: Headers, names: Iterable[str]) -> str:
+    """The first of the headers that is present and not empty, else ``""``."""
+    return next((value for name in names if (value := headers.get(name, "").strip())), "")
+
+
+def _is_zero(sha: str | None) -> bool:
+    """An all-zero object name: no commit (40 zeros, or 64 in SHA-256 repositories)."""
+    return sha is not None and sha.strip("0") == ""
+
+
+def _opt_int(data: Mapping[str, Any], *path: str) -> int | None:
+    value: Any = data
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _repository(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> dict[str, Any]:
+    repo = req_dict(payload, "repository")
+    return {
+        "forge_kind": ForgeKind.GITEA,
+        "forge_name": forge.name,
+        "repository": req_str(repo, "full_name"),
+        "repository_url": req_str(repo, "html_url"),
+        "clone_url": req_str(repo, "clone_url"),
+        "default_branch": opt_str(repo, "default_branch") or "main",
+        "private": repo.get("private") is True,
+        "sender": opt_str(payload, "sender", "login")
+        or opt_str(payload, "sender", "username")
+        or "",
+        "delivery_id": delivery_id,
+    }
+
+
+def _push(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
+    ref = req_str(payload, "ref")
+    if not ref.startswith(("refs/heads/", "refs/tags/")):
+        return Ignored(f'push of "{ref}" (neither a branch nor a tag)')
+    tag = ref.startswith("refs/tags/")
+    after = req_str(payload, "after")
+    if _is_zero(after):
+        return Ignored(f"{'tag' if tag else 'branch'} deleted")
+    before = opt_str(payload, "before")
+    commits = payload.get("commits")
+    listed = len(commits) if isinstance(commits, list) else 0
+    total = _opt_int(payload, "total_commits")
+    complete = before is not None and not _is_zero(before) and 0 < listed == total
+    return GitEvent(
+        **_repository(payload, forge, delivery_id),
+        kind=EventKind.TAG if tag else EventKind.PUSH,
+        ref=ref,
+        sha=(opt_str(payload, "head_commit", "id") if tag else None) or after,
+        before=None if _is_zero(before) else before,
+        changed_paths=changed_paths(commits),
+        changed_paths_complete=complete and not tag,
+    )
+
+
+def _pull_request(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
+    action = opt_str(payload, "action") or ""
+    if action not in PR_ACTIONS:
+        return Ignored(f'pull_request action "{action}" does not run pipelines')
+    pull = req_dict(payload, "pull_request")
+    head_ref = req_str(pull, "head", "ref")
+    number = _opt_int(payload, "number")
+    head_repo = opt_str(pull, "head", "repo", "full_name")
+    head_id = _opt_int(pull, "head", "repo_id")
+    if head_id is None:
+        head_id = _opt_int(pull, "head", "repo", "id")
+    base_id = _opt_int(pull, "base", "repo_id")
+    if base_id is None:
+        base_id = _opt_int(pull, "base", "repo", "id")
+    if head_id is not None and base_id is not None:
+        fork = head_id != base_id
+    else:
+        base_repo = opt_str(pull, "base", "repo", "full_name") or req_str(
+            payload, "repository", "full_name"
+        )
+        fork = head_repo is None or head_repo.lower() != base_repo.lower()
+    return GitEvent(
+        **_repository(payload, forge, delivery_id),
+        kind=EventKind.PULL_REQUEST,
+        ref=head_ref if head_ref.startswith("refs/") else "refs/heads/" + head_ref,
+        sha=req_str(pull, "head", "sha"),
+        pr_number=number if number is not None else req_int(pull, "number"),
+        base_ref="refs/heads/" + req_str(pull, "base", "ref"),
+        head_repository=head_repo,
+        fork=fork,
+    )
+
+
+WEBHOOKS = GiteaWebhooks()

@@ -1,0 +1,134 @@
+"""GitHub webhooks: `X-Hub-Signature-256` over the raw body, push, pull_request and ping.
+
+A push of a branch or tag builds `head_commit.id` (for an annotated tag that is the commit,
+not the tag object). Pull requests build the head commit when opened, reopened or
+synchronized; a pull request is from a fork when its head repository is not the base
+repository (`head.repo` is null when the fork was deleted; `head.repo.fork` says nothing).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from knargo.events import EventKind, ForgeKind, GitEvent
+from knargo.forges.payload import (
+    ZERO_SHA,
+    Headers,
+    Ignored,
+    Parsed,
+    Ping,
+    body_digest,
+    changed_paths,
+    hmac_sha256_hex,
+    opt_str,
+    req_dict,
+    req_int,
+    req_str,
+)
+from knargo.settings import Forge
+
+__all__ = ["WEBHOOKS", "GitHubWebhooks"]
+
+PR_ACTIONS = frozenset({"opened", "reopened", "synchronize"})
+# GitHub lists at most 20 commits in a push; with 20 the list may be cut.
+MAX_PUSH_COMMITS = 20
+
+
+class GitHubWebhooks:
+    kind = ForgeKind.GITHUB
+
+    def detect(self, headers: Headers) -> bool:
+        return "x-github-event" in headers
+
+    def verify(self, headers: Headers, body: bytes, secret: bytes) -> bool:
+        signature = headers.get("x-hub-signature-256", "")
+        if not signature.startswith("sha256=") or not secret:
+            return False
+        expected = hmac_sha256_hex(secret, body).encode()
+        return hmac.compare_digest(signature[7:].encode("utf-8", "replace"), expected)
+
+    def delivery_id(self, headers: Headers, body: bytes) -> str:
+        delivery = headers.get("x-github-delivery")
+        if not delivery:
+            return body_digest(body)
+        hook = headers.get("x-github-hook-id")
+        return f"{hook}-{delivery}" if hook else delivery
+
+    def web_url(self, payload: Mapping[str, Any]) -> str:
+        return req_str(payload, "repository", "html_url")
+
+    def parse(
+        self, headers: Headers, payload: Mapping[str, Any], forge: Forge, delivery_id: str
+    ) -> Parsed:
+        event = headers.get("x-github-event", "")
+        if event == "ping":
+            return Ping()
+        if event == "push":
+            return _push(payload, forge, delivery_id)
+        if event == "pull_request":
+            return _pull_request(payload, forge, delivery_id)
+        return Ignored(f'event "{event}" does not run pipelines')
+
+
+def _repository(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> dict[str, Any]:
+    repo = req_dict(payload, "repository")
+    return {
+        "forge_kind": ForgeKind.GITHUB,
+        "forge_name": forge.name,
+        "repository": req_str(repo, "full_name"),
+        "repository_url": req_str(repo, "html_url"),
+        "clone_url": req_str(repo, "clone_url"),
+        "default_branch": opt_str(repo, "default_branch")
+        or opt_str(repo, "master_branch")
+        or "main",
+        "private": repo.get("private") is True,
+        "sender": opt_str(payload, "sender", "login") or "",
+        "delivery_id": delivery_id,
+    }
+
+
+def _push(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
+    ref = req_str(payload, "ref")
+    if not ref.startswith(("refs/heads/", "refs/tags/")):
+        return Ignored(f'push of "{ref}" (neither a branch nor a tag)')
+    tag = ref.startswith("refs/tags/")
+    if payload.get("deleted") is True or req_str(payload, "after") == ZERO_SHA:
+        return Ignored(f"{'tag' if tag else 'branch'} deleted")
+    before = opt_str(payload, "before")
+    commits = payload.get("commits")
+    listed = len(commits) if isinstance(commits, list) else 0
+    complete = before not in (None, ZERO_SHA) and 0 < listed < MAX_PUSH_COMMITS
+    return GitEvent(
+        **_repository(payload, forge, delivery_id),
+        kind=EventKind.TAG if tag else EventKind.PUSH,
+        ref=ref,
+        sha=opt_str(payload, "head_commit", "id") or req_str(payload, "after"),
+        before=None if before == ZERO_SHA else before,
+        changed_paths=changed_paths(commits),
+        changed_paths_complete=complete and not tag,
+    )
+
+
+def _pull_request(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
+    action = opt_str(payload, "action") or ""
+    if action not in PR_ACTIONS:
+        return Ignored(f'pull_request action "{action}" does not run pipelines')
+    pull = req_dict(payload, "pull_request")
+    base_repo = req_str(pull, "base", "repo", "full_name")
+    head_repo = opt_str(pull, "head", "repo", "full_name")
+    return GitEvent(
+        **_repository(payload, forge, delivery_id),
+        kind=EventKind.PULL_REQUEST,
+        ref="refs/heads/" + req_str(pull, "head", "ref"),
+        sha=req_str(pull, "head", "sha"),
+        before=opt_str(payload, "before"),
+        pr_number=req_int(pull, "number"),
+        base_ref="refs/heads/" + req_str(pull, "base", "ref"),
+        head_repository=head_repo,
+        fork=head_repo is None or head_repo.lower() != base_repo.lower(),
+    )
+
+
+WEBHOOKS = GitHubWebhooks()

@@ -1,0 +1,165 @@
+"""GitLab webhooks: the plain `X-Gitlab-Token` secret, push, tag push and merge request hooks.
+
+A push or tag push builds `checkout_sha` (the commit, also for annotated tags); a deletion has
+`after` all zeros and `checkout_sha` null. GitLab lists the newest 20 commits of a push and
+counts all of them in `total_commits_count`. Merge requests build
+`object_attributes.last_commit.id` when opened or reopened, and on `update` only when
+`object_attributes.oldrev` is present (new commits; otherwise it is a metadata edit). The
+repository is always the target project, `project`; a merge request is from a fork when its
+source project is not its target project. GitLab sends no ping.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from knargo.events import EventKind, ForgeKind, GitEvent
+from knargo.forges.payload import (
+    ZERO_SHA,
+    Headers,
+    Ignored,
+    Parsed,
+    PayloadError,
+    body_digest,
+    changed_paths,
+    opt_str,
+    req_dict,
+    req_int,
+    req_str,
+)
+from knargo.settings import Forge
+
+__all__ = ["WEBHOOKS", "GitLabWebhooks"]
+
+MR_ACTIONS = frozenset({"open", "reopen"})
+# `X-Gitlab-Event` values, for payloads without `object_kind`.
+HOOK_KINDS = {
+    "Push Hook": "push",
+    "Tag Push Hook": "tag_push",
+    "Merge Request Hook": "merge_request",
+}
+PUBLIC = 20
+"""`visibility_level` of a public project (0 is private, 10 internal)."""
+
+
+class GitLabWebhooks:
+    kind = ForgeKind.GITLAB
+
+    def detect(self, headers: Headers) -> bool:
+        return "x-gitlab-event" in headers
+
+    def verify(self, headers: Headers, body: bytes, secret: bytes) -> bool:
+        token = headers.get("x-gitlab-token", "")
+        if not token or not secret:
+            return False
+        return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), secret)
+
+    def delivery_id(self, headers: Headers, body: bytes) -> str:
+        return (
+            headers.get("idempotency-key")
+            or headers.get("x-gitlab-event-uuid")
+            or body_digest(body)
+        )
+
+    def web_url(self, payload: Mapping[str, Any]) -> str:
+        _require_object(payload)
+        if payload.get("project") is None:  # old payloads have only `repository`
+            return req_str(payload, "repository", "homepage")
+        return req_str(payload, "project", "web_url")
+
+    def parse(
+        self, headers: Headers, payload: Mapping[str, Any], forge: Forge, delivery_id: str
+    ) -> Parsed:
+        _require_object(payload)
+        header = headers.get("x-gitlab-event", "")
+        kind = opt_str(payload, "object_kind") or HOOK_KINDS.get(header, "")
+        if kind == "push":
+            return _push(payload, forge, delivery_id, tag=False)
+        if kind == "tag_push":
+            return _push(payload, forge, delivery_id, tag=True)
+        if kind == "merge_request":
+            return _merge_request(payload, forge, delivery_id)
+        return Ignored(f'event "{kind or header}" does not run pipelines')
+
+
+def _require_object(payload: object) -> None:
+    if not isinstance(payload, Mapping):
+        raise PayloadError("payload is not an object")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _repository(
+    payload: Mapping[str, Any], forge: Forge, delivery_id: str, sender: str
+) -> dict[str, Any]:
+    project = req_dict(payload, "project")
+    visibility = project.get("visibility_level")
+    if visibility is not None and not _is_int(visibility):
+        raise PayloadError("project.visibility_level is not a number")
+    return {
+        "forge_kind": ForgeKind.GITLAB,
+        "forge_name": forge.name,
+        "repository": req_str(project, "path_with_namespace"),
+        "repository_url": req_str(project, "web_url"),
+        "clone_url": opt_str(project, "git_http_url")
+        or req_str(payload, "repository", "git_http_url"),
+        "default_branch": opt_str(project, "default_branch") or "main",
+        "private": visibility is not None and visibility != PUBLIC,
+        "sender": sender,
+        "delivery_id": delivery_id,
+    }
+
+
+def _push(payload: Mapping[str, Any], forge: Forge, delivery_id: str, *, tag: bool) -> Parsed:
+    ref = req_str(payload, "ref")
+    prefix = "refs/tags/" if tag else "refs/heads/"
+    if not ref.startswith(prefix):
+        return Ignored(f'{"tag push" if tag else "push"} of "{ref}" (not under {prefix})')
+    after = req_str(payload, "after")
+    if after == ZERO_SHA or ("checkout_sha" in payload and payload["checkout_sha"] is None):
+        return Ignored(f"{'tag' if tag else 'branch'} deleted")
+    before = opt_str(payload, "before")
+    commits = payload.get("commits")
+    listed = len(commits) if isinstance(commits, list) else 0
+    total = payload.get("total_commits_count")
+    complete = before not in (None, ZERO_SHA) and _is_int(total) and total == listed > 0
+    sender = opt_str(payload, "user_username") or opt_str(payload, "user_name") or ""
+    return GitEvent(
+        **_repository(payload, forge, delivery_id, sender),
+        kind=EventKind.TAG if tag else EventKind.PUSH,
+        ref=ref,
+        sha=opt_str(payload, "checkout_sha") or after,
+        before=None if before == ZERO_SHA else before,
+        changed_paths=changed_paths(commits),
+        changed_paths_complete=complete and not tag,
+    )
+
+
+def _merge_request(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
+    attributes = req_dict(payload, "object_attributes")
+    action = opt_str(attributes, "action") or ""
+    oldrev = opt_str(attributes, "oldrev")
+    if action == "update" and oldrev is None:
+        return Ignored("merge request update without new commits")
+    if action not in MR_ACTIONS and action != "update":
+        return Ignored(f'merge request action "{action}" does not run pipelines')
+    sender = opt_str(payload, "user", "username") or opt_str(payload, "user", "name") or ""
+    source_id = req_int(attributes, "source_project_id")
+    return GitEvent(
+        **_repository(payload, forge, delivery_id, sender),
+        kind=EventKind.PULL_REQUEST,
+        ref="refs/heads/" + req_str(attributes, "source_branch"),
+        sha=req_str(attributes, "last_commit", "id"),
+        before=oldrev,
+        pr_number=req_int(attributes, "iid"),
+        base_ref="refs/heads/" + req_str(attributes, "target_branch"),
+        head_repository=opt_str(attributes, "source", "path_with_namespace"),
+        fork=source_id != req_int(attributes, "target_project_id"),
+    )
+
+
+WEBHOOKS = GitLabWebhooks()

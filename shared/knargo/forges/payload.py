@@ -1,0 +1,167 @@
+"""What every forge module shares: headers, parse results, and strict readers of JSON payloads.
+
+Forge payloads are read leniently (real deliveries lack fields the published schemas
+require) but precisely: a field knargo needs that is missing or of the wrong type raises
+`PayloadError` with the field's path, which the webhook answers with 400.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from knargo.events import ForgeKind, GitEvent
+from knargo.settings import Forge
+
+__all__ = [
+    "MAX_CHANGED_PATHS",
+    "ZERO_SHA",
+    "Headers",
+    "Ignored",
+    "Parsed",
+    "PayloadError",
+    "Ping",
+    "Webhooks",
+    "body_digest",
+    "changed_paths",
+    "hmac_sha256_hex",
+    "opt_str",
+    "req_dict",
+    "req_int",
+    "req_str",
+]
+
+ZERO_SHA = "0" * 40
+MAX_CHANGED_PATHS = 1000
+
+
+class Headers(Mapping[str, str]):
+    """Read-only HTTP headers with case-insensitive names."""
+
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        self._items = {name.lower(): value for name, value in pairs}
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A delivery that is valid but runs nothing (answered 202 with the reason)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ping:
+    """A forge checking that the webhook answers (answered 200)."""
+
+
+Parsed = GitEvent | Ignored | Ping
+
+
+class PayloadError(ValueError):
+    """The payload lacks a field knargo needs, or has it with the wrong type."""
+
+
+class Webhooks(Protocol):
+    """What a forge module provides to receive its webhook deliveries."""
+
+    kind: ForgeKind
+
+    def detect(self, headers: Headers) -> bool:
+        """Whether the delivery comes from this kind of forge (by its headers)."""
+        ...
+
+    def verify(self, headers: Headers, body: bytes, secret: bytes) -> bool:
+        """Whether the signature or token of the delivery matches `secret` (constant time);
+        False when there is none."""
+        ...
+
+    def delivery_id(self, headers: Headers, body: bytes) -> str:
+        """A key that is the same for every redelivery of one delivery."""
+        ...
+
+    def web_url(self, payload: Mapping[str, Any]) -> str:
+        """The repository's web URL, to match the forge's host; raises PayloadError."""
+        ...
+
+    def parse(
+        self, headers: Headers, payload: Mapping[str, Any], forge: Forge, delivery_id: str
+    ) -> Parsed:
+        """The normalised event, `Ignored(reason)` or `Ping()`; raises PayloadError."""
+        ...
+
+
+def hmac_sha256_hex(secret: bytes, body: bytes) -> str:
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def body_digest(body: bytes) -> str:
+    """A delivery key for forges that send none: the same body gives the same key."""
+    return "sha256-" + hashlib.sha256(body).hexdigest()[:32]
+
+
+def _walk(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = data
+    for i, key in enumerate(path):
+        if not isinstance(value, Mapping):
+            raise PayloadError(f"{'.'.join(path[:i]) or 'payload'} is not an object")
+        value = value.get(key)
+    return value
+
+
+def req_str(data: Mapping[str, Any], *path: str) -> str:
+    value = _walk(data, path)
+    if not isinstance(value, str) or not value:
+        raise PayloadError(f"{'.'.join(path)} is missing or not a string")
+    return value
+
+
+def opt_str(data: Mapping[str, Any], *path: str) -> str | None:
+    try:
+        value = _walk(data, path)
+    except PayloadError:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def req_int(data: Mapping[str, Any], *path: str) -> int:
+    value = _walk(data, path)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PayloadError(f"{'.'.join(path)} is missing or not a number")
+    return value
+
+
+def req_dict(data: Mapping[str, Any], *path: str) -> Mapping[str, Any]:
+    value = _walk(data, path)
+    if not isinstance(value, Mapping):
+        raise PayloadError(f"{'.'.join(path)} is missing or not an object")
+    return value
+
+
+def changed_paths(commits: Any) -> tuple[str, ...]:
+    """Paths added, removed or modified by the commits of a push, at most MAX_CHANGED_PATHS."""
+    found: dict[str, None] = {}
+    for commit in commits if isinstance(commits, list) else []:
+        if not isinstance(commit, Mapping):
+            continue
+        for key in ("added", "removed", "modified"):
+            paths = commit.get(key)
+            for path in paths if isinstance(paths, list) else []:
+                if isinstance(path, str) and len(found) < MAX_CHANGED_PATHS:
+                    found[path] = None
+    return tuple(found)
