@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from deliveries import FORGES, signed
+from deliveries import FORGES, secret, signed
 from reference import reference_path
 from sink import Sink
 
@@ -705,3 +705,25 @@ def test_slow_broker_times_out_into_503(
     body = push_body()
     response = client.post("/", data=body, headers=signed("github", "github", "push", body))
     assert response.status_code == 503
+
+
+def test_one_log_line_per_delivery_without_secrets(
+    client: Any, sink: Sink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = push_body()
+    client.post("/", data=body, headers=signed("github", "github", "push", body, "log-1"))
+    bad = signed("github", "github", "push", body) | {"X-Hub-Signature-256": "sha256=00"}
+    client.post("/", data=body, headers=bad)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(x["function"], x["status"], x["message"]) for x in lines] == [
+        ("webhook", 202, "published"),
+        ("webhook", 401, "signature"),
+    ]
+    published = lines[0]
+    assert published["repository"] == "Codertocat/Hello-World"
+    assert published["delivery_id"] == "42-log-1" and published["forge"] == "github"
+    assert published["event"] == "push" and len(published["trace_id"]) == 32
+    assert isinstance(published["duration_ms"], float)
+    text = json.dumps(lines)
+    assert secret("github").decode() not in text and "sha256=" not in text
+    assert "Hello-World" not in json.dumps(lines[1])  # nothing from an unverified body

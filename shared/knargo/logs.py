@@ -26,13 +26,23 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+class _Stderr(logging.Handler):
+    """Writes to whatever `sys.stderr` is at the time (tests and servers may swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # a log line must never break the function
+            self.handleError(record)
+
+
 class EventLog:
     """The log of one function: `EventLog("webhook").info("published", forge="github")`."""
 
     def __init__(self, function: str) -> None:
         self._logger = logging.getLogger(f"knargo.{function}")
         if not self._logger.handlers:
-            handler = logging.StreamHandler(sys.stderr)
+            handler = _Stderr()
             handler.setFormatter(_JsonFormatter())
             self._logger.addHandler(handler)
             self._logger.setLevel(logging.INFO)
