@@ -145,3 +145,67 @@ class Envelope:
     @property
     def traceparent(self) -> str | None:
         return self.extensions.get("traceparent")
+
+
+class _Reply(BaseModel):
+    # Built on first use: the webhook imports this module but never sends a reply.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    event: GitEvent
+    """The event the pipeline ran (or did not run) for."""
+    notes: list[str] = []
+    """Remarks about the decision, e.g. schedules ignored on a feature branch."""
+
+
+class JobInfo(BaseModel):
+    """A job of a submitted pipeline."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    id: str
+    """The job id in ci.yaml."""
+    task: str
+    """The Argo DAG task (and template) name."""
+    needs: list[str] = []
+    """Job ids it needs."""
+
+
+class PipelineSubmitted(_Reply):
+    """`dev.knargo.pipeline.submitted`: a Workflow exists for the event (new or redelivered)."""
+
+    namespace: str
+    workflow: str
+    ui_url: str
+    """The Argo UI page of the Workflow."""
+    jobs: list[JobInfo]
+    created: bool
+    """False when the Workflow already existed (a redelivery)."""
+    schedules: list[str] = []
+    """CronWorkflows applied for this push to the default branch."""
+
+
+class DiagnosticInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    file: str
+    line: int
+    col: int
+    severity: str
+    rule: str
+    message: str
+
+
+class PipelineRejected(_Reply):
+    """`dev.knargo.pipeline.rejected`: the pipeline cannot run; report posts a failing status."""
+
+    summary: str
+    """The first error with its position, and `(+N more)`."""
+    diagnostics: list[DiagnosticInfo] = []
+
+
+class PipelineSkipped(_Reply):
+    """`dev.knargo.pipeline.skipped`: nothing runs for the event."""
+
+    reason: str
+    report: bool = True
+    """Whether report posts a passing "skipped" status (not when there is no ci.yaml)."""

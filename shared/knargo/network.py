@@ -1,4 +1,4 @@
-"""The one module that sends HTTP requests (httpx), with short timeouts and bounded retries.
+"""The one module that sends HTTP requests (httpx): to the broker and to forge APIs.
 
 `Publisher` hands CloudEvents to the broker (`K_SINK`): connection errors, timeouts, 5xx and
 429 are retried with exponential backoff within a fixed budget, because forges give up on a
@@ -9,15 +9,31 @@ request of a process.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
-from knargo.errors import BrokerUnavailable, PermanentError
+from knargo.credentials import Credentials
+from knargo.errors import (
+    BrokerUnavailable,
+    ForgeError,
+    ForgeUnavailable,
+    NotFound,
+    PermanentError,
+    TooLarge,
+    Unauthorized,
+    forge_error,
+)
+from knargo.events import GitEvent
+from knargo.forges import FILES, ApiRequest, FileApi
+from knargo.forges.payload import PER_PAGE
+from knargo.settings import Forge, Settings
 
-__all__ = ["Publisher", "RetryPolicy"]
+__all__ = ["ApiResponse", "ForgeClient", "ForgeReader", "Publisher", "RetryPolicy"]
 
 _RETRIED = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -44,8 +60,13 @@ class Publisher:
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         timeout = httpx.Timeout(self.policy.timeout, connect=self.policy.timeout)
+        # Loading the CA bundle costs ~30 ms of start-up; a plain-http sink never uses it.
+        verify = sink.startswith("https://")
         self._client = httpx.Client(
-            timeout=timeout, transport=transport, headers={"user-agent": "knargo"}
+            timeout=timeout,
+            transport=transport,
+            headers={"user-agent": "knargo"},
+            verify=verify,
         )
 
     def publish(self, headers: dict[str, str], body: bytes) -> int:
@@ -68,3 +89,119 @@ class Publisher:
 
     def close(self) -> None:
         self._client.close()
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise ForgeError("the forge answered with malformed JSON") from None
+
+
+class ForgeClient:
+    """Sends forge API requests built by the forge modules; errors come from `forge_error`."""
+
+    def __init__(self, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+            transport=transport,
+            headers={"user-agent": "knargo"},
+            follow_redirects=True,
+        )
+
+    def send(self, request: ApiRequest, *, limit: int | None = None) -> ApiResponse:
+        """Send `request`; a body over `limit` bytes raises `TooLarge` (read no further)."""
+        try:
+            with self._client.stream(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                params=dict(request.params),
+            ) as response:
+                error = forge_error(request.operation, response.status_code, response.headers)
+                if error is not None:
+                    raise error
+                body = _read(response, limit, request.operation)
+                return ApiResponse(response.status_code, dict(response.headers), body)
+        except httpx.TimeoutException:
+            raise ForgeUnavailable(
+                f"{request.operation}: the forge did not answer in time"
+            ) from None
+        except httpx.TransportError as exc:
+            raise ForgeUnavailable(f"{request.operation}: {type(exc).__name__}") from None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _read(response: httpx.Response, limit: int | None, operation: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise TooLarge(operation, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# Pull requests list at most this many pages of changed files (3,000 paths).
+MAX_PAGES = 30
+
+
+class ForgeReader:
+    """Reads files and changed paths of a repository at a commit through its forge's API."""
+
+    def __init__(
+        self, settings: Settings, credentials: Credentials, client: ForgeClient | None = None
+    ) -> None:
+        self.settings, self.credentials = settings, credentials
+        self.client = client or ForgeClient()
+
+    def _where(self, event: GitEvent) -> tuple[Forge, str | None, FileApi]:
+        forge = next(f for f in self.settings.forges if f.name == event.forge_name)
+        token = self.credentials.tokens.get(forge.name)
+        return forge, token.reveal().decode() if token else None, FILES[forge.kind]
+
+    def read_file(self, event: GitEvent, path: str, limit: int) -> bytes | None:
+        """The file at the event's commit, None if there is none; TooLarge over `limit`."""
+        forge, token, api = self._where(event)
+        try:
+            return self.client.send(
+                api.file(forge, token, event.repository, path, event.sha), limit=limit
+            ).body
+        except NotFound:
+            return None
+
+    def changed_paths(self, event: GitEvent) -> list[str] | None:
+        """Paths the push or pull request changes; None when the forge cannot say (a new
+        branch, or more files than it lists)."""
+        forge, token, api = self._where(event)
+        try:
+            if event.pr_number is not None:
+                return self._pull_request_paths(forge, token, api, event)
+            if not event.before:
+                return None
+            request = api.compare(forge, token, event.repository, event.before, event.sha)
+            return api.compare_paths(self.client.send(request).json())
+        except (NotFound, Unauthorized):
+            return None  # e.g. `before` was force-pushed away: the paths are unknown
+
+    def _pull_request_paths(
+        self, forge: Forge, token: str | None, api: FileApi, event: GitEvent
+    ) -> list[str] | None:
+        assert event.pr_number is not None
+        paths: list[str] = []
+        for page in range(1, MAX_PAGES + 1):
+            request = api.pull_request_files(forge, token, event.repository, event.pr_number, page)
+            entries = self.client.send(request).json()
+            paths += api.page_paths(entries)
+            if not isinstance(entries, list) or len(entries) < PER_PAGE:
+                return list(dict.fromkeys(paths))
+        return None
