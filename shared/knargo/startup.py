@@ -10,11 +10,18 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from knargo.catalog import FileCatalog, load_catalog
 from knargo.credentials import DEFAULT_DIR, Credentials, load_credentials
 from knargo.errors import StartupError
 from knargo.settings import Settings, load_settings
 
-__all__ = ["WebhookRuntime", "load_config", "webhook_runtime"]
+__all__ = [
+    "GenerateRuntime",
+    "WebhookRuntime",
+    "generate_runtime",
+    "load_config",
+    "webhook_runtime",
+]
 
 DEFAULT_CONFIG = "/etc/knargo/config.yaml"
 
@@ -74,3 +81,26 @@ def _max_body(environ: Mapping[str, str]) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise StartupError(f"KNARGO_MAX_BODY_BYTES: {text!r} is not a positive number")
     return int(text)
+
+
+@dataclass(frozen=True)
+class GenerateRuntime:
+    settings: Settings
+    credentials: Credentials
+    catalog: FileCatalog
+
+
+DEFAULT_CATALOG = "/etc/knargo/catalog/catalog.yaml"
+
+
+def generate_runtime(environ: Mapping[str, str]) -> GenerateRuntime:
+    settings = load_config(environ)
+    credentials = load_credentials(environ.get("KNARGO_CREDENTIALS_DIR") or DEFAULT_DIR, settings)
+    path = environ.get("KNARGO_SECRET_CATALOG") or DEFAULT_CATALOG
+    catalog, problems = load_catalog(path)
+    if catalog is None:
+        raise StartupError(
+            "invalid secret catalog (KNARGO_SECRET_CATALOG):\n"
+            + "\n".join(str(p) for p in problems)
+        )
+    return GenerateRuntime(settings, credentials, catalog)

@@ -1,4 +1,5 @@
-"""Forges: one module per forge (github, gitlab, gitea), each implementing `Webhooks`.
+"""Forges: one module per forge (github, gitlab, gitea), each implementing `Webhooks` (receiving
+deliveries) and `FileApi` (reading a repository at a commit).
 
 Detection order matters: Gitea and Forgejo also send `X-GitHub-Event` and
 `X-Hub-Signature-256`, so they are recognised first, then GitLab, then GitHub.
@@ -6,11 +7,24 @@ Detection order matters: Gitea and Forgejo also send `X-GitHub-Event` and
 
 from __future__ import annotations
 
+from knargo.events import ForgeKind
 from knargo.forges import gitea, github, gitlab
-from knargo.forges.payload import Headers, Ignored, Parsed, PayloadError, Ping, Webhooks
+from knargo.forges.payload import (
+    ApiRequest,
+    FileApi,
+    Headers,
+    Ignored,
+    Parsed,
+    PayloadError,
+    Ping,
+    Webhooks,
+)
 
 __all__ = [
     "DETECTION_ORDER",
+    "FILES",
+    "ApiRequest",
+    "FileApi",
     "Headers",
     "Ignored",
     "Parsed",
@@ -21,6 +35,11 @@ __all__ = [
 ]
 
 DETECTION_ORDER: tuple[Webhooks, ...] = (gitea.WEBHOOKS, gitlab.WEBHOOKS, github.WEBHOOKS)
+FILES: dict[ForgeKind, FileApi] = {
+    ForgeKind.GITHUB: github.FILES,
+    ForgeKind.GITLAB: gitlab.FILES,
+    ForgeKind.GITEA: gitea.FILES,
+}
 
 
 def detect(headers: Headers) -> Webhooks | None:

@@ -19,9 +19,12 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from knargo.events import EventKind, ForgeKind, GitEvent
 from knargo.forges.payload import (
+    PER_PAGE,
+    ApiRequest,
     Headers,
     Ignored,
     Parsed,
@@ -29,13 +32,14 @@ from knargo.forges.payload import (
     changed_paths,
     hmac_sha256_hex,
     opt_str,
+    paths_of,
     req_dict,
     req_int,
     req_str,
 )
 from knargo.settings import Forge
 
-__all__ = ["WEBHOOKS", "GiteaWebhooks"]
+__all__ = ["FILES", "WEBHOOKS", "GiteaFiles", "GiteaWebhooks"]
 
 EVENT_HEADERS = ("x-forgejo-event", "x-gitea-event", "x-gogs-event")
 SIGNATURE_HEADERS = ("x-forgejo-signature", "x-gitea-signature", "x-gogs-signature")
@@ -167,3 +171,70 @@ def _pull_request(payload: Mapping[str, Any], forge: Forge, delivery_id: str) ->
 
 
 WEBHOOKS = GiteaWebhooks()
+
+
+class GiteaFiles:
+    """The raw file, compare and pull request files APIs (v1; Forgejo has the same)."""
+
+    def _request(
+        self,
+        forge: Forge,
+        token: str | None,
+        path: str,
+        operation: str,
+        params: dict[str, str] | None = None,
+    ) -> ApiRequest:
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"token {token}"
+        return ApiRequest("GET", forge.api_url.rstrip("/") + path, headers, params or {}, operation)
+
+    def file(
+        self, forge: Forge, token: str | None, repository: str, path: str, ref: str
+    ) -> ApiRequest:
+        return self._request(
+            forge,
+            token,
+            f"/repos/{repository}/raw/{quote(path)}",
+            f"read {path} of {repository} at {ref}",
+            {"ref": ref},
+        )
+
+    def compare(
+        self, forge: Forge, token: str | None, repository: str, base: str, head: str
+    ) -> ApiRequest:
+        return self._request(
+            forge,
+            token,
+            f"/repos/{repository}/compare/{base}...{head}",
+            f"compare {base[:12]}...{head[:12]} of {repository}",
+        )
+
+    def compare_paths(self, body: Any) -> list[str]:
+        """Gitea lists the files of each commit (`commits[].files`), not of the whole range."""
+        if not isinstance(body, Mapping):
+            return []
+        commits = body.get("commits")
+        entries = (
+            [f for c in commits if isinstance(c, Mapping) for f in (c.get("files") or [])]
+            if isinstance(commits, list)
+            else []
+        )
+        return paths_of([*(body.get("files") or []), *entries], "filename", "previous_filename")
+
+    def pull_request_files(
+        self, forge: Forge, token: str | None, repository: str, number: int, page: int
+    ) -> ApiRequest:
+        return self._request(
+            forge,
+            token,
+            f"/repos/{repository}/pulls/{number}/files",
+            f"list the files of pull request {number} of {repository}",
+            {"limit": str(PER_PAGE), "page": str(page)},
+        )
+
+    def page_paths(self, body: Any) -> list[str]:
+        return paths_of(body, "filename", "previous_filename")
+
+
+FILES = GiteaFiles()

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from knargo.events import EventKind, ForgeKind, GitEvent
 from knargo.forges.payload import (
+    PER_PAGE,
     ZERO_SHA,
+    ApiRequest,
     Headers,
     Ignored,
     Parsed,
@@ -23,13 +26,14 @@ from knargo.forges.payload import (
     changed_paths,
     hmac_sha256_hex,
     opt_str,
+    paths_of,
     req_dict,
     req_int,
     req_str,
 )
 from knargo.settings import Forge
 
-__all__ = ["WEBHOOKS", "GitHubWebhooks"]
+__all__ = ["FILES", "WEBHOOKS", "GitHubFiles", "GitHubWebhooks"]
 
 PR_ACTIONS = frozenset({"opened", "reopened", "synchronize"})
 # GitHub lists at most 20 commits in a push; with 20 the list may be cut.
@@ -132,3 +136,64 @@ def _pull_request(payload: Mapping[str, Any], forge: Forge, delivery_id: str) ->
 
 
 WEBHOOKS = GitHubWebhooks()
+
+
+class GitHubFiles:
+    """The contents, compare and pull request files APIs (REST, version 2022-11-28)."""
+
+    def _request(
+        self,
+        forge: Forge,
+        token: str | None,
+        path: str,
+        operation: str,
+        params: dict[str, str] | None = None,
+        accept: str = "application/vnd.github+json",
+    ) -> ApiRequest:
+        headers = {"Accept": accept, "X-GitHub-Api-Version": "2022-11-28"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return ApiRequest("GET", forge.api_url.rstrip("/") + path, headers, params or {}, operation)
+
+    def file(
+        self, forge: Forge, token: str | None, repository: str, path: str, ref: str
+    ) -> ApiRequest:
+        return self._request(
+            forge,
+            token,
+            f"/repos/{repository}/contents/{quote(path)}",
+            f"read {path} of {repository} at {ref}",
+            {"ref": ref},
+            accept="application/vnd.github.raw+json",
+        )
+
+    def compare(
+        self, forge: Forge, token: str | None, repository: str, base: str, head: str
+    ) -> ApiRequest:
+        return self._request(
+            forge,
+            token,
+            f"/repos/{repository}/compare/{base}...{head}",
+            f"compare {base[:12]}...{head[:12]} of {repository}",
+        )
+
+    def compare_paths(self, body: Any) -> list[str]:
+        files = body.get("files") if isinstance(body, Mapping) else None
+        return paths_of(files, "filename", "previous_filename")
+
+    def pull_request_files(
+        self, forge: Forge, token: str | None, repository: str, number: int, page: int
+    ) -> ApiRequest:
+        return self._request(
+            forge,
+            token,
+            f"/repos/{repository}/pulls/{number}/files",
+            f"list the files of pull request {number} of {repository}",
+            {"per_page": str(PER_PAGE), "page": str(page)},
+        )
+
+    def page_paths(self, body: Any) -> list[str]:
+        return paths_of(body, "filename", "previous_filename")
+
+
+FILES = GitHubFiles()

@@ -14,10 +14,13 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from knargo.events import EventKind, ForgeKind, GitEvent
 from knargo.forges.payload import (
+    PER_PAGE,
     ZERO_SHA,
+    ApiRequest,
     Headers,
     Ignored,
     Parsed,
@@ -25,13 +28,14 @@ from knargo.forges.payload import (
     body_digest,
     changed_paths,
     opt_str,
+    paths_of,
     req_dict,
     req_int,
     req_str,
 )
 from knargo.settings import Forge
 
-__all__ = ["WEBHOOKS", "GitLabWebhooks"]
+__all__ = ["FILES", "WEBHOOKS", "GitLabFiles", "GitLabWebhooks"]
 
 MR_ACTIONS = frozenset({"open", "reopen"})
 # `X-Gitlab-Event` values, for payloads without `object_kind`.
@@ -163,3 +167,64 @@ def _merge_request(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -
 
 
 WEBHOOKS = GitLabWebhooks()
+
+
+class GitLabFiles:
+    """The repository files, compare and merge request diffs APIs (v4)."""
+
+    def _request(
+        self,
+        forge: Forge,
+        token: str | None,
+        path: str,
+        operation: str,
+        params: dict[str, str] | None = None,
+    ) -> ApiRequest:
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["PRIVATE-TOKEN"] = token
+        return ApiRequest("GET", forge.api_url.rstrip("/") + path, headers, params or {}, operation)
+
+    def file(
+        self, forge: Forge, token: str | None, repository: str, path: str, ref: str
+    ) -> ApiRequest:
+        # Both the project path and the file path are URL-encoded, slashes included.
+        return self._request(
+            forge,
+            token,
+            f"/projects/{quote(repository, safe='')}/repository/files/{quote(path, safe='')}/raw",
+            f"read {path} of {repository} at {ref}",
+            {"ref": ref},
+        )
+
+    def compare(
+        self, forge: Forge, token: str | None, repository: str, base: str, head: str
+    ) -> ApiRequest:
+        return self._request(
+            forge,
+            token,
+            f"/projects/{quote(repository, safe='')}/repository/compare",
+            f"compare {base[:12]}...{head[:12]} of {repository}",
+            {"from": base, "to": head},
+        )
+
+    def compare_paths(self, body: Any) -> list[str]:
+        diffs = body.get("diffs") if isinstance(body, Mapping) else None
+        return paths_of(diffs, "new_path", "old_path")
+
+    def pull_request_files(
+        self, forge: Forge, token: str | None, repository: str, number: int, page: int
+    ) -> ApiRequest:
+        return self._request(
+            forge,
+            token,
+            f"/projects/{quote(repository, safe='')}/merge_requests/{number}/diffs",
+            f"list the files of merge request {number} of {repository}",
+            {"per_page": str(PER_PAGE), "page": str(page)},
+        )
+
+    def page_paths(self, body: Any) -> list[str]:
+        return paths_of(body, "new_path", "old_path")
+
+
+FILES = GitLabFiles()

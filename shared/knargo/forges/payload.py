@@ -18,7 +18,10 @@ from knargo.settings import Forge
 
 __all__ = [
     "MAX_CHANGED_PATHS",
+    "PER_PAGE",
     "ZERO_SHA",
+    "ApiRequest",
+    "FileApi",
     "Headers",
     "Ignored",
     "Parsed",
@@ -29,6 +32,7 @@ __all__ = [
     "changed_paths",
     "hmac_sha256_hex",
     "opt_str",
+    "paths_of",
     "req_dict",
     "req_int",
     "req_str",
@@ -36,6 +40,7 @@ __all__ = [
 
 ZERO_SHA = "0" * 40
 MAX_CHANGED_PATHS = 1000
+PER_PAGE = 100
 
 
 class Headers(Mapping[str, str]):
@@ -106,6 +111,48 @@ class Webhooks(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ApiRequest:
+    """A forge API request as a value; `knargo.network` sends it."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    params: Mapping[str, str]
+    operation: str
+    """What it is for, in words, for errors and logs (never with a token)."""
+
+
+class FileApi(Protocol):
+    """Reading a repository at a commit through a forge's API."""
+
+    def file(
+        self, forge: Forge, token: str | None, repository: str, path: str, ref: str
+    ) -> ApiRequest:
+        """The raw content of `path` at `ref` (404 when there is no such file)."""
+        ...
+
+    def compare(
+        self, forge: Forge, token: str | None, repository: str, base: str, head: str
+    ) -> ApiRequest:
+        """The changes between two commits."""
+        ...
+
+    def compare_paths(self, body: Any) -> list[str]:
+        """Changed paths in a compare response (old and new names of renamed files)."""
+        ...
+
+    def pull_request_files(
+        self, forge: Forge, token: str | None, repository: str, number: int, page: int
+    ) -> ApiRequest:
+        """One page (PER_PAGE entries) of the files a pull request changes."""
+        ...
+
+    def page_paths(self, body: Any) -> list[str]:
+        """Changed paths in one page of pull request files."""
+        ...
+
+
 def hmac_sha256_hex(secret: bytes, body: bytes) -> str:
     return hmac.new(secret, body, hashlib.sha256).hexdigest()
 
@@ -165,3 +212,12 @@ def changed_paths(commits: Any) -> tuple[str, ...]:
                 if isinstance(path, str) and len(found) < MAX_CHANGED_PATHS:
                     found[path] = None
     return tuple(found)
+
+
+def paths_of(entries: Any, *keys: str) -> list[str]:
+    """The string values of `keys` in a list of objects (e.g. `filename`, `previous_filename`)."""
+    found: list[str] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, Mapping):
+            found += [v for key in keys if isinstance(v := entry.get(key), str) and v]
+    return list(dict.fromkeys(found))
