@@ -30,7 +30,6 @@ from knargo.errors import (
 )
 from knargo.events import GitEvent
 from knargo.forges import FILES, ApiRequest, FileApi
-from knargo.forges.payload import PER_PAGE
 from knargo.settings import Forge, Settings
 
 __all__ = ["ApiResponse", "ForgeClient", "ForgeReader", "Publisher", "RetryPolicy"]
@@ -164,6 +163,9 @@ class ForgeReader:
         self.settings, self.credentials = settings, credentials
         self.client = client or ForgeClient()
 
+    def close(self) -> None:
+        self.client.close()
+
     def _where(self, event: GitEvent) -> tuple[Forge, str | None, FileApi]:
         forge = next(f for f in self.settings.forges if f.name == event.forge_name)
         token = self.credentials.tokens.get(forge.name)
@@ -202,6 +204,6 @@ class ForgeReader:
             request = api.pull_request_files(forge, token, event.repository, event.pr_number, page)
             entries = self.client.send(request).json()
             paths += api.page_paths(entries)
-            if not isinstance(entries, list) or len(entries) < PER_PAGE:
+            if not isinstance(entries, list) or len(entries) < api.page_size:
                 return list(dict.fromkeys(paths))
         return None

@@ -23,7 +23,6 @@ from urllib.parse import quote
 
 from knargo.events import EventKind, ForgeKind, GitEvent
 from knargo.forges.payload import (
-    PER_PAGE,
     ApiRequest,
     Headers,
     Ignored,
@@ -176,6 +175,8 @@ WEBHOOKS = GiteaWebhooks()
 class GiteaFiles:
     """The raw file, compare and pull request files APIs (v1; Forgejo has the same)."""
 
+    page_size = 50
+
     def _request(
         self,
         forge: Forge,
@@ -230,7 +231,7 @@ class GiteaFiles:
             token,
             f"/repos/{repository}/pulls/{number}/files",
             f"list the files of pull request {number} of {repository}",
-            {"limit": str(PER_PAGE), "page": str(page)},
+            {"limit": str(self.page_size), "page": str(page)},
         )
 
     def page_paths(self, body: Any) -> list[str]:

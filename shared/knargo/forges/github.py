@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 from knargo.events import EventKind, ForgeKind, GitEvent
 from knargo.forges.payload import (
-    PER_PAGE,
     ZERO_SHA,
     ApiRequest,
     Headers,
@@ -141,6 +140,8 @@ WEBHOOKS = GitHubWebhooks()
 class GitHubFiles:
     """The contents, compare and pull request files APIs (REST, version 2022-11-28)."""
 
+    page_size = 100
+
     def _request(
         self,
         forge: Forge,
@@ -189,7 +190,7 @@ class GitHubFiles:
             token,
             f"/repos/{repository}/pulls/{number}/files",
             f"list the files of pull request {number} of {repository}",
-            {"per_page": str(PER_PAGE), "page": str(page)},
+            {"per_page": str(self.page_size), "page": str(page)},
         )
 
     def page_paths(self, body: Any) -> list[str]:

@@ -18,7 +18,6 @@ from urllib.parse import quote
 
 from knargo.events import EventKind, ForgeKind, GitEvent
 from knargo.forges.payload import (
-    PER_PAGE,
     ZERO_SHA,
     ApiRequest,
     Headers,
@@ -172,6 +171,8 @@ WEBHOOKS = GitLabWebhooks()
 class GitLabFiles:
     """The repository files, compare and merge request diffs APIs (v4)."""
 
+    page_size = 100
+
     def _request(
         self,
         forge: Forge,
@@ -220,7 +221,7 @@ class GitLabFiles:
             token,
             f"/projects/{quote(repository, safe='')}/merge_requests/{number}/diffs",
             f"list the files of merge request {number} of {repository}",
-            {"per_page": str(PER_PAGE), "page": str(page)},
+            {"per_page": str(self.page_size), "page": str(page)},
         )
 
     def page_paths(self, body: Any) -> list[str]:

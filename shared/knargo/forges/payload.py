@@ -18,7 +18,6 @@ from knargo.settings import Forge
 
 __all__ = [
     "MAX_CHANGED_PATHS",
-    "PER_PAGE",
     "ZERO_SHA",
     "ApiRequest",
     "FileApi",
@@ -40,7 +39,6 @@ __all__ = [
 
 ZERO_SHA = "0" * 40
 MAX_CHANGED_PATHS = 1000
-PER_PAGE = 100
 
 
 class Headers(Mapping[str, str]):
@@ -126,6 +124,9 @@ class ApiRequest:
 class FileApi(Protocol):
     """Reading a repository at a commit through a forge's API."""
 
+    page_size: int
+    """Entries per page of pull request files (a shorter page is the last)."""
+
     def file(
         self, forge: Forge, token: str | None, repository: str, path: str, ref: str
     ) -> ApiRequest:
@@ -145,7 +146,7 @@ class FileApi(Protocol):
     def pull_request_files(
         self, forge: Forge, token: str | None, repository: str, number: int, page: int
     ) -> ApiRequest:
-        """One page (PER_PAGE entries) of the files a pull request changes."""
+        """One page (`page_size` entries) of the files a pull request changes."""
         ...
 
     def page_paths(self, body: Any) -> list[str]:

@@ -1,0 +1,160 @@
+"""Reading ci.yaml and changed paths through each forge's API (against the forge fake)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from forgefake import Change, ForgeFake, running_forges
+from knargo.credentials import Credentials, Secret
+from knargo.errors import ForgeUnavailable, RateLimited, TooLarge, Unauthorized
+from knargo.events import GitEvent
+from knargo.network import ForgeClient, ForgeReader
+from knargo.settings import Forge, Settings
+
+SHA, BEFORE = "a" * 40, "b" * 40
+REPOS = {"github": "acme/api", "gitlab": "acme/platform/api", "gitea": "acme/api"}
+TOKENS = {"github": "gh-token", "gitlab": "gl-token", "gitea": "gt-token"}
+HOSTS = {"github": "github.com", "gitlab": "gitlab.com", "gitea": "codeberg.org"}
+
+
+@pytest.fixture
+def fake() -> Iterator[ForgeFake]:
+    with running_forges(TOKENS) as running:
+        yield running
+
+
+OPEN: list[ForgeReader] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_readers(fake: ForgeFake) -> Iterator[None]:
+    """Close every client before the fake stops (it depends on `fake`, so it ends first)."""
+    yield
+    while OPEN:
+        OPEN.pop().client.close()
+
+
+def reader(fake: ForgeFake, tokens: dict[str, str] | None = None) -> ForgeReader:
+    forges = [
+        Forge(name=k, kind=k, api_url=fake.api_url(k), web_url=f"https://{h}")
+        for k, h in HOSTS.items()
+    ]
+    secrets = {k: Secret(v.encode()) for k, v in (TOKENS if tokens is None else tokens).items()}
+    opened = ForgeReader(
+        Settings(forges=forges), Credentials(tokens=secrets), ForgeClient(timeout=2.0)
+    )
+    OPEN.append(opened)
+    return opened
+
+
+def event(forge: str, **fields: Any) -> GitEvent:
+    repo = REPOS[forge]
+    url = f"https://{HOSTS[forge]}/{repo}"
+    return GitEvent.model_validate(
+        {
+            "forge_kind": forge,
+            "forge_name": forge,
+            "repository": repo,
+            "repository_url": url,
+            "clone_url": url + ".git",
+            "default_branch": "main",
+            "kind": "push",
+            "ref": "refs/heads/main",
+            "sha": SHA,
+            "before": BEFORE,
+            "delivery_id": "d",
+        }
+        | fields
+    )
+
+
+FORGES = ["github", "gitlab", "gitea"]
+
+
+@pytest.mark.parametrize("forge", FORGES)
+def test_reads_the_file_at_the_commit(forge: str, fake: ForgeFake) -> None:
+    fake.add_file(forge, REPOS[forge], SHA, ".ci/ci.yaml", b"jobs: {}\n")
+    fake.add_file(forge, REPOS[forge], BEFORE, ".ci/ci.yaml", b"old\n")
+    assert reader(fake).read_file(event(forge), ".ci/ci.yaml", 1000) == b"jobs: {}\n"
+    assert reader(fake).read_file(event(forge), "missing.yaml", 1000) is None
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("forge", FORGES)
+def test_a_file_over_the_limit_is_refused(forge: str, fake: ForgeFake) -> None:
+    fake.add_file(forge, REPOS[forge], SHA, "ci.yaml", b"x" * 5000)
+    with pytest.raises(TooLarge):
+        reader(fake).read_file(event(forge), "ci.yaml", 4096)
+
+
+@pytest.mark.parametrize("forge", FORGES)
+def test_changed_paths_of_a_push(forge: str, fake: ForgeFake) -> None:
+    fake.add_commit(forge, REPOS[forge], BEFORE)
+    fake.add_commit(forge, REPOS[forge], SHA)
+    fake.set_compare(
+        forge,
+        REPOS[forge],
+        BEFORE,
+        SHA,
+        ["src/a.py", Change("docs/new.md", "renamed", previous="docs/old.md")],
+    )
+    paths = reader(fake).changed_paths(event(forge))
+    assert paths is not None
+    assert set(paths) == {"src/a.py", "docs/new.md", "docs/old.md"}
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("forge", FORGES)
+def test_changed_paths_of_a_pull_request_follow_pages(forge: str, fake: ForgeFake) -> None:
+    paths = [f"src/file{i:03}.py" for i in range(230)]
+    fake.set_pr_files(forge, REPOS[forge], 7, paths)
+    pull = event(
+        forge, kind="pull_request", ref="refs/heads/topic", pr_number=7, base_ref="refs/heads/main"
+    )
+    assert reader(fake).changed_paths(pull) == paths
+    assert fake.violations == []
+
+
+def test_new_branch_paths_are_unknown(fake: ForgeFake) -> None:
+    assert reader(fake).changed_paths(event("github", before=None)) is None
+
+
+@pytest.mark.parametrize("forge", FORGES)
+def test_a_refused_token_is_unauthorized(forge: str, fake: ForgeFake) -> None:
+    fake.add_file(forge, REPOS[forge], SHA, "ci.yaml", b"x")
+    with pytest.raises(Unauthorized):
+        reader(fake, {forge: "wrong"}).read_file(event(forge), "ci.yaml", 100)
+
+
+@pytest.mark.parametrize("forge", FORGES)
+def test_server_errors_and_rate_limits(forge: str, fake: ForgeFake) -> None:
+    fake.add_file(forge, REPOS[forge], SHA, "ci.yaml", b"x")
+    fake.fail_next(503, forge=forge)
+    with pytest.raises(ForgeUnavailable):
+        reader(fake).read_file(event(forge), "ci.yaml", 100)
+    fake.fail_next(429, forge=forge, headers={"Retry-After": "17"})
+    with pytest.raises(RateLimited) as limited:
+        reader(fake).read_file(event(forge), "ci.yaml", 100)
+    assert limited.value.retry_after == 17
+
+
+def test_github_secondary_rate_limit_is_a_rate_limit(fake: ForgeFake) -> None:
+    fake.add_file("github", REPOS["github"], SHA, "ci.yaml", b"x")
+    fake.github_secondary_rate_limit(retry_after=42)
+    with pytest.raises(RateLimited) as limited:
+        reader(fake).read_file(event("github"), "ci.yaml", 100)
+    assert limited.value.retry_after == 42
+
+
+def test_unreachable_forge_is_unavailable(tmp_path: Path) -> None:
+    forge = Forge(
+        name="github", kind="github", api_url="http://127.0.0.1:9", web_url="https://github.com"
+    )
+    broken = ForgeReader(Settings(forges=[forge]), Credentials(), ForgeClient(timeout=0.5))
+    OPEN.append(broken)
+    with pytest.raises(ForgeUnavailable):
+        broken.read_file(event("github"), "ci.yaml", 100)
