@@ -115,3 +115,42 @@ def test_the_function_does_not_import_the_kubernetes_client(tmp_path: Path) -> N
     result = _start(environment(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_generate_needs_its_secret_catalog(tmp_path: Path) -> None:
+    from knargo.startup import generate_runtime
+
+    env = environment(tmp_path)
+    with pytest.raises(StartupError, match=r"catalog\.yaml:1:1: error: cannot read"):
+        generate_runtime(env | {"KNARGO_SECRET_CATALOG": str(tmp_path / "catalog.yaml")})
+    (tmp_path / "catalog.yaml").write_text("scopes:\n  github.com/acme: [lower]\n")
+    with pytest.raises(StartupError, match='invalid secret name "lower"'):
+        generate_runtime(env | {"KNARGO_SECRET_CATALOG": str(tmp_path / "catalog.yaml")})
+    (tmp_path / "catalog.yaml").write_text("scopes:\n  github.com/acme: [NPM_TOKEN]\n")
+    runtime = generate_runtime(env | {"KNARGO_SECRET_CATALOG": str(tmp_path / "catalog.yaml")})
+    assert runtime.catalog.names("github.com/acme") == frozenset({"NPM_TOKEN"})
+
+
+def test_generate_refuses_to_start_without_a_cluster(tmp_path: Path) -> None:
+    (tmp_path / "catalog.yaml").write_text("scopes: {}\n")
+    env = environment(
+        tmp_path,
+        KNARGO_SECRET_CATALOG=str(tmp_path / "catalog.yaml"),
+        KUBECONFIG=str(tmp_path / "missing-kubeconfig"),
+    )
+    code = (
+        "from functions_framework import create_app; "
+        "create_app('handle', 'functions/generate/main.py')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**{k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}, **env},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "knargo generate cannot start: Kubernetes configuration" in result.stderr
+    assert "Traceback" not in result.stderr
