@@ -448,7 +448,36 @@ def gh_list_statuses(call: _Call) -> Reply:
     return 200, page.items, page.headers
 
 
+def _latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest record of each context (contexts compare case-insensitively)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in records:
+        latest[str(record["context"]).lower()] = record
+    return list(latest.values())
+
+
+def gh_combined_status(call: _Call) -> Reply:
+    # GitHub's combined status: the latest status per context and an overall state.
+    ref = call.params["ref"]
+    statuses = _latest(call.repo.records.get(ref, []))
+    states = {s["state"] for s in statuses}
+    state = (
+        "failure"
+        if states & {"error", "failure"}
+        else "pending"
+        if not statuses or "pending" in states
+        else "success"
+    )
+    page = _paginate(call, statuses, size="per_page", default=30, maximum=100)
+    return (
+        200,
+        {"state": state, "sha": ref, "total_count": len(statuses), "statuses": page.items},
+        page.headers,
+    )
+
+
 GITHUB_ROUTES = (
+    _Route("GET", "/repos/{owner}/{repo}/commits/{ref+}/status", gh_combined_status),
     _Route("GET", "/repos/{owner}/{repo}/contents/{path+}", gh_contents),
     _Route("GET", "/repos/{owner}/{repo}/compare/{basehead+}", gh_compare),
     _Route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files", gh_pull_files),
@@ -728,7 +757,32 @@ def gt_list_statuses(call: _Call) -> Reply:
     return 200, page.items, page.headers | {"x-total-count": str(len(records))}
 
 
+_GITEA_ORDER = ["error", "failure", "warning", "pending", "success"]
+
+
+def gt_combined_status(call: _Call) -> Reply:
+    # Gitea's combined status: the worst of the latest per context (notes/forges.md §2.4).
+    ref = call.params["ref"]
+    statuses = _latest(call.repo.records.get(ref, []))
+    worst = min(
+        (_GITEA_ORDER.index(s["status"]) for s in statuses if s["status"] in _GITEA_ORDER),
+        default=_GITEA_ORDER.index("pending"),
+    )
+    page = _paginate(call, statuses, size="limit", default=30, maximum=50)
+    return (
+        200,
+        {
+            "state": _GITEA_ORDER[worst],
+            "sha": ref,
+            "total_count": len(statuses),
+            "statuses": page.items,
+        },
+        page.headers,
+    )
+
+
 GITEA_ROUTES = (
+    _Route("GET", "/repos/{owner}/{repo}/commits/{ref+}/status", gt_combined_status),
     _Route("GET", "/repos/{owner}/{repo}/raw/{filepath+}", gt_raw),
     _Route("GET", "/repos/{owner}/{repo}/compare/{basehead+}", gt_compare),
     _Route("GET", "/repos/{owner}/{repo}/pulls/{index}/files", gt_pull_files),

@@ -51,7 +51,12 @@ class StartupError(KnargoError):
 
 
 class ForgeError(KnargoError):
-    """A forge API answered with an error."""
+    """A forge API answered with an error (`status`, and the start of its answer in `detail`)."""
+
+    def __init__(self, message: str, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
 
 
 class Unauthorized(ForgeError):
@@ -63,8 +68,8 @@ class NotFound(ForgeError):
 
 
 class RateLimited(ForgeError):
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float, status: int | None = None) -> None:
+        super().__init__(message, status)
         self.retry_after = retry_after
 
 
@@ -116,14 +121,16 @@ def forge_error(
     )
     if limited:
         wait = _retry_after(lower, time.time() if now is None else now)
-        return RateLimited(f"{operation}: rate limited (HTTP {status}), retry in {wait:.0f}s", wait)
+        return RateLimited(
+            f"{operation}: rate limited (HTTP {status}), retry in {wait:.0f}s", wait, status
+        )
     if status in (401, 403):
-        return Unauthorized(f"{operation}: the forge refused the token (HTTP {status})")
+        return Unauthorized(f"{operation}: the forge refused the token (HTTP {status})", status)
     if status == 404:
-        return NotFound(f"{operation}: not found (HTTP 404)")
+        return NotFound(f"{operation}: not found (HTTP 404)", status)
     if status >= 500:
-        return ForgeUnavailable(f"{operation}: the forge failed (HTTP {status})")
-    return ForgeError(f"{operation}: HTTP {status}")
+        return ForgeUnavailable(f"{operation}: the forge failed (HTTP {status})", status)
+    return ForgeError(f"{operation}: HTTP {status}", status)
 
 
 def _retry_after(headers: Mapping[str, str], now: float) -> float:

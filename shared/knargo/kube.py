@@ -80,6 +80,20 @@ class Cluster:
             raise TemporaryError(f"Kubernetes API unreachable: {type(exc).__name__}") from None
         return True
 
+    def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Workflow as it is now; None once it is gone (e.g. deleted by its TTL)."""
+        try:
+            found = self._api.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "workflows", name, _request_timeout=TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc, f'get workflows in namespace "{namespace}"') from None
+        except TransportError as exc:
+            raise TemporaryError(f"Kubernetes API unreachable: {type(exc).__name__}") from None
+        return dict(found)  # type: ignore[call-overload,no-any-return]
+
     def cron_workflows(self, namespace: str, selector: str) -> dict[str, dict[str, Any]]:
         """The CronWorkflows matching a label selector, by name."""
         try:

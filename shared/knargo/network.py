@@ -29,10 +29,18 @@ from knargo.errors import (
     forge_error,
 )
 from knargo.events import GitEvent
-from knargo.forges import FILES, ApiRequest, FileApi
+from knargo.forges import FILES, STATUSES, ApiRequest, FileApi, StatusApi
 from knargo.settings import Forge, Settings
+from knargo.status import Current, Update
 
-__all__ = ["ApiResponse", "ForgeClient", "ForgeReader", "Publisher", "RetryPolicy"]
+__all__ = [
+    "ApiResponse",
+    "ForgeClient",
+    "ForgeReader",
+    "Publisher",
+    "RetryPolicy",
+    "StatusClient",
+]
 
 _RETRIED = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -122,9 +130,11 @@ class ForgeClient:
                 request.url,
                 headers=dict(request.headers),
                 params=dict(request.params),
+                json=request.json,
             ) as response:
                 error = forge_error(request.operation, response.status_code, response.headers)
                 if error is not None:
+                    error.detail = _detail(response)
                     raise error
                 body = _read(response, limit, request.operation)
                 return ApiResponse(response.status_code, dict(response.headers), body)
@@ -139,7 +149,19 @@ class ForgeClient:
         self._client.close()
 
 
-def _read(response: httpx.Response, limit: int | None, operation: str) -> bytes:
+def _detail(response: httpx.Response, limit: int = 1024) -> str:
+    """The start of an error answer (forges explain themselves there), never more."""
+    try:
+        body = _read(response, None, "", until=limit)
+    except httpx.HTTPError:
+        return ""
+    return body[:limit].decode("utf-8", "replace")
+
+
+def _read(
+    response: httpx.Response, limit: int | None, operation: str, until: int | None = None
+) -> bytes:
+    """The body; over `limit` raises TooLarge, past `until` stops reading."""
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_bytes():
@@ -147,6 +169,8 @@ def _read(response: httpx.Response, limit: int | None, operation: str) -> bytes:
         if limit is not None and size > limit:
             raise TooLarge(operation, limit)
         chunks.append(chunk)
+        if until is not None and size >= until:
+            break
     return b"".join(chunks)
 
 
@@ -207,3 +231,54 @@ class ForgeReader:
             if not isinstance(entries, list) or len(entries) < api.page_size:
                 return list(dict.fromkeys(paths))
         return None
+
+
+class StatusClient:
+    """Reads and posts commit statuses through each forge's API."""
+
+    def __init__(
+        self, settings: Settings, credentials: Credentials, client: ForgeClient | None = None
+    ) -> None:
+        self.settings, self.credentials = settings, credentials
+        self.client = client or ForgeClient()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _where(self, event: GitEvent) -> tuple[Forge, str | None, StatusApi]:
+        forge = next((f for f in self.settings.forges if f.name == event.forge_name), None)
+        if forge is None:
+            raise PermanentError(f'no forge "{event.forge_name}" is configured')
+        token = self.credentials.tokens.get(forge.name)
+        return forge, token.reveal().decode() if token else None, STATUSES[forge.kind]
+
+    def api(self, event: GitEvent) -> StatusApi:
+        return self._where(event)[2]
+
+    def current(self, event: GitEvent, sha: str) -> list[Current]:
+        forge, token, api = self._where(event)
+        body = self.client.send(api.list_statuses(forge, token, event.repository, sha)).json()
+        return [Current(*entry) for entry in api.current(body)]
+
+    def post(self, event: GitEvent, sha: str, update: Update) -> None:
+        forge, token, api = self._where(event)
+        request = api.create_status(
+            forge,
+            token,
+            event.repository,
+            sha,
+            api.states[update.state],
+            update.context,
+            update.description,
+            update.target_url,
+        )
+        for attempt in (1, 2):
+            try:
+                self.client.send(request)
+                return
+            except ForgeError as exc:
+                if exc.status == 409 and attempt == 1:  # GitLab: another update in progress
+                    continue
+                if exc.status == 400 and "cannot transition" in exc.detail.lower():
+                    return  # GitLab already shows this state
+                raise

@@ -20,6 +20,7 @@ __all__ = [
     "WebhookRuntime",
     "generate_runtime",
     "load_config",
+    "report_credentials",
     "webhook_runtime",
 ]
 
@@ -104,3 +105,10 @@ def generate_runtime(environ: Mapping[str, str]) -> GenerateRuntime:
             + "\n".join(str(p) for p in problems)
         )
     return GenerateRuntime(settings, credentials, catalog)
+
+
+def report_credentials(environ: Mapping[str, str], settings: Settings) -> Credentials:
+    """report posts statuses: every configured forge needs its token."""
+    return load_credentials(
+        environ.get("KNARGO_CREDENTIALS_DIR") or DEFAULT_DIR, settings, tokens=True
+    )

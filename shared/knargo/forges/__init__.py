@@ -17,12 +17,14 @@ from knargo.forges.payload import (
     Parsed,
     PayloadError,
     Ping,
+    StatusApi,
     Webhooks,
 )
 
 __all__ = [
     "DETECTION_ORDER",
     "FILES",
+    "STATUSES",
     "ApiRequest",
     "FileApi",
     "Headers",
@@ -30,11 +32,17 @@ __all__ = [
     "Parsed",
     "PayloadError",
     "Ping",
+    "StatusApi",
     "Webhooks",
     "detect",
 ]
 
 DETECTION_ORDER: tuple[Webhooks, ...] = (gitea.WEBHOOKS, gitlab.WEBHOOKS, github.WEBHOOKS)
+STATUSES: dict[ForgeKind, StatusApi] = {
+    ForgeKind.GITHUB: github.STATUSES,
+    ForgeKind.GITLAB: gitlab.STATUSES,
+    ForgeKind.GITEA: gitea.STATUSES,
+}
 FILES: dict[ForgeKind, FileApi] = {
     ForgeKind.GITHUB: github.FILES,
     ForgeKind.GITLAB: gitlab.FILES,

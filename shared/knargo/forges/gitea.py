@@ -38,7 +38,7 @@ from knargo.forges.payload import (
 )
 from knargo.settings import Forge
 
-__all__ = ["FILES", "WEBHOOKS", "GiteaFiles", "GiteaWebhooks"]
+__all__ = ["FILES", "STATUSES", "WEBHOOKS", "GiteaFiles", "GiteaStatuses", "GiteaWebhooks"]
 
 EVENT_HEADERS = ("x-forgejo-event", "x-gitea-event", "x-gogs-event")
 SIGNATURE_HEADERS = ("x-forgejo-signature", "x-gitea-signature", "x-gogs-signature")
@@ -239,3 +239,70 @@ class GiteaFiles:
 
 
 FILES = GiteaFiles()
+
+
+class GiteaStatuses:
+    """Commit statuses (`repoCreateStatus`; the combined status for reading)."""
+
+    states: Mapping[str, str] = {
+        "queued": "pending",
+        "running": "pending",
+        "success": "success",
+        "failure": "failure",
+        "error": "error",
+        "skipped": "success",
+    }
+    final_states = frozenset({"success", "failure", "error", "warning"})
+    description_limit = 255  # stored as TEXT; kept short like the others
+
+    def list_statuses(
+        self, forge: Forge, token: str | None, repository: str, sha: str
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/commits/{sha}/status",
+            f"read the statuses of {sha[:12]} in {repository}",
+            {"limit": "50"},
+        )
+
+    def current(self, body: Any) -> list[tuple[str, str, str, str | None]]:
+        statuses = body.get("statuses") if isinstance(body, Mapping) else None
+        found = []
+        for entry in statuses if isinstance(statuses, list) else []:
+            if isinstance(entry, Mapping) and isinstance(entry.get("context"), str):
+                state = entry.get("status", entry.get("state", ""))
+                found.append(
+                    (
+                        entry["context"],
+                        str(state),
+                        str(entry.get("description") or ""),
+                        entry.get("target_url") or None,
+                    )
+                )
+        return found
+
+    def create_status(
+        self,
+        forge: Forge,
+        token: str | None,
+        repository: str,
+        sha: str,
+        state: str,
+        context: str,
+        description: str,
+        target_url: str | None,
+    ) -> ApiRequest:
+        request = FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/statuses/{sha}",
+            f'post status "{context}" on {sha[:12]} in {repository}',
+        )
+        body = {"state": state, "context": context, "description": description}
+        if target_url:
+            body["target_url"] = target_url
+        return ApiRequest("POST", request.url, request.headers, {}, request.operation, body)
+
+
+STATUSES = GiteaStatuses()

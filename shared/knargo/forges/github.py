@@ -32,7 +32,7 @@ from knargo.forges.payload import (
 )
 from knargo.settings import Forge
 
-__all__ = ["FILES", "WEBHOOKS", "GitHubFiles", "GitHubWebhooks"]
+__all__ = ["FILES", "STATUSES", "WEBHOOKS", "GitHubFiles", "GitHubStatuses", "GitHubWebhooks"]
 
 PR_ACTIONS = frozenset({"opened", "reopened", "synchronize"})
 # GitHub lists at most 20 commits in a push; with 20 the list may be cut.
@@ -198,3 +198,73 @@ class GitHubFiles:
 
 
 FILES = GitHubFiles()
+
+
+class GitHubStatuses:
+    """Commit statuses (`repos/create-commit-status`, the combined status for reading)."""
+
+    states: Mapping[str, str] = {
+        "queued": "pending",
+        "running": "pending",
+        "success": "success",
+        "failure": "failure",
+        "error": "error",
+        "skipped": "success",
+    }
+    final_states = frozenset({"success", "failure", "error"})
+    description_limit = 140  # longer ones get 422 "description is too long"
+
+    def list_statuses(
+        self, forge: Forge, token: str | None, repository: str, sha: str
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/commits/{sha}/status",
+            f"read the statuses of {sha[:12]} in {repository}",
+            {"per_page": "100"},
+        )
+
+    def current(self, body: Any) -> list[tuple[str, str, str, str | None]]:
+        statuses = body.get("statuses") if isinstance(body, Mapping) else None
+        return _statuses(statuses, "state")
+
+    def create_status(
+        self,
+        forge: Forge,
+        token: str | None,
+        repository: str,
+        sha: str,
+        state: str,
+        context: str,
+        description: str,
+        target_url: str | None,
+    ) -> ApiRequest:
+        request = FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/statuses/{sha}",
+            f'post status "{context}" on {sha[:12]} in {repository}',
+        )
+        body = {"state": state, "context": context, "description": description}
+        if target_url:
+            body["target_url"] = target_url
+        return ApiRequest("POST", request.url, request.headers, {}, request.operation, body)
+
+
+def _statuses(entries: Any, state_key: str) -> list[tuple[str, str, str, str | None]]:
+    found = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, Mapping) and isinstance(entry.get("context"), str):
+            found.append(
+                (
+                    entry["context"],
+                    str(entry.get(state_key, "")),
+                    str(entry.get("description") or ""),
+                    entry.get("target_url") or None,
+                )
+            )
+    return found
+
+
+STATUSES = GitHubStatuses()

@@ -34,7 +34,7 @@ from knargo.forges.payload import (
 )
 from knargo.settings import Forge
 
-__all__ = ["FILES", "WEBHOOKS", "GitLabFiles", "GitLabWebhooks"]
+__all__ = ["FILES", "STATUSES", "WEBHOOKS", "GitLabFiles", "GitLabStatuses", "GitLabWebhooks"]
 
 MR_ACTIONS = frozenset({"open", "reopen"})
 # `X-Gitlab-Event` values, for payloads without `object_kind`.
@@ -229,3 +229,69 @@ class GitLabFiles:
 
 
 FILES = GitLabFiles()
+
+
+class GitLabStatuses:
+    """Commit statuses (`POST /projects/:id/statuses/:sha`); `name` is the context."""
+
+    states: Mapping[str, str] = {
+        "queued": "pending",
+        "running": "running",
+        "success": "success",
+        "failure": "failed",
+        "error": "failed",
+        "skipped": "skipped",
+    }
+    final_states = frozenset({"success", "failed", "canceled", "skipped"})
+    description_limit = 255
+
+    def list_statuses(
+        self, forge: Forge, token: str | None, repository: str, sha: str
+    ) -> ApiRequest:
+        # Without `all=true` GitLab lists the latest status of each name.
+        return FILES._request(
+            forge,
+            token,
+            f"/projects/{quote(repository, safe='')}/repository/commits/{sha}/statuses",
+            f"read the statuses of {sha[:12]} in {repository}",
+            {"per_page": "100"},
+        )
+
+    def current(self, body: Any) -> list[tuple[str, str, str, str | None]]:
+        found = []
+        for entry in body if isinstance(body, list) else []:
+            if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+                found.append(
+                    (
+                        entry["name"],
+                        str(entry.get("status", "")),
+                        str(entry.get("description") or ""),
+                        entry.get("target_url") or None,
+                    )
+                )
+        return found
+
+    def create_status(
+        self,
+        forge: Forge,
+        token: str | None,
+        repository: str,
+        sha: str,
+        state: str,
+        context: str,
+        description: str,
+        target_url: str | None,
+    ) -> ApiRequest:
+        request = FILES._request(
+            forge,
+            token,
+            f"/projects/{quote(repository, safe='')}/statuses/{sha}",
+            f'post status "{context}" on {sha[:12]} in {repository}',
+        )
+        body = {"state": state, "name": context, "description": description}
+        if target_url:
+            body["target_url"] = target_url
+        return ApiRequest("POST", request.url, request.headers, {}, request.operation, body)
+
+
+STATUSES = GitLabStatuses()

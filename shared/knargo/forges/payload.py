@@ -26,6 +26,7 @@ __all__ = [
     "Parsed",
     "PayloadError",
     "Ping",
+    "StatusApi",
     "Webhooks",
     "body_digest",
     "changed_paths",
@@ -119,6 +120,8 @@ class ApiRequest:
     params: Mapping[str, str]
     operation: str
     """What it is for, in words, for errors and logs (never with a token)."""
+    json: Any = None
+    """The JSON body, if any."""
 
 
 class FileApi(Protocol):
@@ -152,6 +155,39 @@ class FileApi(Protocol):
     def page_paths(self, body: Any) -> list[str]:
         """Changed paths in one page of pull request files."""
         ...
+
+
+class StatusApi(Protocol):
+    """Commit statuses on a forge: its names for knargo's states, its limits, its requests."""
+
+    states: Mapping[str, str]
+    """knargo's state (`knargo.status.State` values) → the forge's state name."""
+    final_states: frozenset[str]
+    """The forge's names of states that end a run."""
+    description_limit: int
+    """The longest description the forge takes, in characters."""
+
+    def list_statuses(
+        self, forge: Forge, token: str | None, repository: str, sha: str
+    ) -> ApiRequest:
+        """The latest status of every context of a commit, in one request."""
+        ...
+
+    def current(self, body: Any) -> list[tuple[str, str, str, str | None]]:
+        """(context, state, description, target_url) from a list_statuses answer, newest first."""
+        ...
+
+    def create_status(
+        self,
+        forge: Forge,
+        token: str | None,
+        repository: str,
+        sha: str,
+        state: str,
+        context: str,
+        description: str,
+        target_url: str | None,
+    ) -> ApiRequest: ...
 
 
 def hmac_sha256_hex(secret: bytes, body: bytes) -> str:

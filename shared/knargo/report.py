@@ -1,0 +1,123 @@
+"""What `report` does with one event: the commit statuses it means, posted only on change.
+
+Replies of `generate` (`pipeline.submitted`, `.rejected`, `.skipped`) carry the GitEvent;
+`workflow.updated` carries a Workflow, and `report` reads the Workflow as it is *now* from
+the cluster (the event's copy when it is gone), so stale or reordered events still produce the
+latest statuses. Before posting, one call reads the commit's current statuses; only
+transitions are posted (`knargo.status.due`). Forge answers that retrying cannot fix (401,
+404, 422) are logged and acknowledged; the others are raised for the function to answer
+5xx/429, so the broker redelivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from knargo import events, status
+from knargo.errors import (
+    ForgeError,
+    ForgeUnavailable,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    Unauthorized,
+)
+from knargo.events import Envelope, GitEvent
+from knargo.forges import StatusApi
+from knargo.settings import Settings
+
+__all__ = ["Reported", "Statuses", "WorkflowReader", "report"]
+
+
+class Statuses(Protocol):
+    def api(self, event: GitEvent) -> StatusApi: ...
+
+    def current(self, event: GitEvent, sha: str) -> list[status.Current]: ...
+
+    def post(self, event: GitEvent, sha: str, update: status.Update) -> None: ...
+
+
+class WorkflowReader(Protocol):
+    def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What was done: the statuses posted, and why nothing (more) was."""
+
+    event: GitEvent | None
+    posted: list[status.Update]
+    problem: str = ""
+
+
+def report(
+    envelope: Envelope, settings: Settings, statuses: Statuses, cluster: WorkflowReader
+) -> Reported:
+    """Raises PermanentError for events that are not knargo's (answered 400)."""
+    event, wanted = _wanted(envelope, settings, cluster)
+    if not wanted:
+        return Reported(event, [])
+    try:
+        api = statuses.api(event)
+        current = statuses.current(event, event.sha)
+    except (RateLimited, ForgeUnavailable):
+        raise
+    except (PermanentError, ForgeError) as exc:
+        return Reported(event, [], str(exc))
+    posts = status.due(
+        current,
+        wanted,
+        {status.State(k): v for k, v in api.states.items()},
+        api.final_states,
+        api.description_limit,
+    )
+    done: list[status.Update] = []
+    for update in posts:
+        try:
+            statuses.post(event, event.sha, update)
+        except (Unauthorized, NotFound) as exc:
+            return Reported(event, done, str(exc))
+        except (RateLimited, ForgeUnavailable):
+            raise
+        except ForgeError as exc:  # 422 and the like: this status is wrong, post the others
+            return Reported(event, done, str(exc))
+        done.append(update)
+    return Reported(event, done)
+
+
+def _wanted(
+    envelope: Envelope, settings: Settings, cluster: WorkflowReader
+) -> tuple[GitEvent, list[status.Update]]:
+    prefix = settings.status_context
+    try:
+        if envelope.type == events.PIPELINE_SUBMITTED:
+            submitted = events.PipelineSubmitted.model_validate(envelope.data)
+            return submitted.event, status.from_submitted(submitted, prefix)
+        if envelope.type == events.PIPELINE_REJECTED:
+            rejected = events.PipelineRejected.model_validate(envelope.data)
+            return rejected.event, status.from_rejected(rejected, prefix)
+        if envelope.type == events.PIPELINE_SKIPPED:
+            skipped = events.PipelineSkipped.model_validate(envelope.data)
+            return skipped.event, status.from_skipped(skipped, prefix)
+    except ValueError:
+        raise PermanentError(f"malformed {envelope.type} data") from None
+    if envelope.type == events.WORKFLOW_UPDATED:
+        workflow = _current_workflow(envelope.data, cluster)
+        try:
+            return status.from_workflow(workflow, prefix, settings.argo_ui_url)
+        except (KeyError, TypeError, ValueError):
+            raise PermanentError("not a Workflow made by knargo") from None
+    raise PermanentError(f"unexpected event type {envelope.type!r}")
+
+
+def _current_workflow(body: Any, cluster: WorkflowReader) -> Mapping[str, Any]:
+    """The Workflow as the cluster has it now, else the event's copy."""
+    if not isinstance(body, Mapping):
+        raise PermanentError("the event carries no Workflow")
+    meta = body.get("metadata") or {}
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not isinstance(name, str) or not isinstance(namespace, str):
+        raise PermanentError("the Workflow has no name or namespace")
+    return cluster.get_workflow(namespace, name) or body
