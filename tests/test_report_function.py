@@ -291,3 +291,47 @@ def test_non_events_are_400(env: Env, body: bytes) -> None:
         env.client.post("/", data=body, headers={"Content-Type": "application/json"}).status_code
         == 400
     )
+
+
+def test_dead_letters_are_logged_counted_and_marked(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from knargo import webhook
+
+    envelope = webhook.to_cloudevent(git_event("github"))
+    envelope = Envelope(
+        type=envelope.type,
+        source=envelope.source,
+        id=envelope.id,
+        subject=envelope.subject,
+        data=envelope.data,
+        extensions={
+            **envelope.extensions,
+            "knativeerrorcode": "503",
+            "knativeerrordest": "http://generate.knargo.svc",
+        },
+    )
+    message = cloudevent.encode(envelope)
+    response = env.client.post("/dead-letter", data=message.body, headers=message.headers)
+    assert response.status_code == 202
+    [(context, state, description)] = env.posted("github")
+    assert (context, state) == ("knargo", "error")
+    assert description == (
+        "could not be processed: dev.knargo.git.push failed after retries (HTTP 503)"
+    )
+    line = json.loads(capsys.readouterr().err.splitlines()[-1])
+    assert line["message"] == "dead letter" and line["dead_letters"] >= 1
+    assert line["data"]["sha"] == SHA and line["extensions"]["knativeerrorcode"] == "503"
+
+
+def test_a_dead_letter_never_overrides_a_final_status(env: Env) -> None:
+    play(env, "gitea", {})
+    before = env.posted("gitea")
+    workflow = manifest(env, git_event("gitea"))
+    stale = next(run(workflow, {}))
+    message = cloudevent.encode(updated(stale))
+    assert (
+        env.client.post("/dead-letter", data=message.body, headers=message.headers).status_code
+        == 202
+    )
+    assert env.posted("gitea") == before

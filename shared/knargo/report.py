@@ -28,7 +28,7 @@ from knargo.events import Envelope, GitEvent
 from knargo.forges import StatusApi
 from knargo.settings import Settings
 
-__all__ = ["Reported", "Statuses", "WorkflowReader", "report"]
+__all__ = ["Reported", "Statuses", "WorkflowReader", "dead_letter", "report"]
 
 
 class Statuses(Protocol):
@@ -121,3 +121,53 @@ def _current_workflow(body: Any, cluster: WorkflowReader) -> Mapping[str, Any]:
     if not isinstance(name, str) or not isinstance(namespace, str):
         raise PermanentError("the Workflow has no name or namespace")
     return cluster.get_workflow(namespace, name) or body
+
+
+DEAD_LETTER = "could not be processed"
+
+
+def dead_letter(envelope: Envelope, settings: Settings, statuses: Statuses) -> Reported:
+    """An event the broker gave up on: where it names a commit, mark the pipeline context
+    with an error, unless a final status is already there (a later event got through)."""
+    event = _named_event(envelope)
+    if event is None:
+        return Reported(None, [], "the event names no commit")
+    code = envelope.extensions.get("knativeerrorcode", "")
+    reason = f"{DEAD_LETTER}: {envelope.type} failed after retries"
+    update = status.Update(
+        settings.status_context, status.State.ERROR, reason + (f" (HTTP {code})" if code else "")
+    )
+    try:
+        api = statuses.api(event)
+        shown = {c.context.lower(): c for c in statuses.current(event, event.sha)}
+        current = shown.get(update.context.lower())
+        if current is not None and current.state in api.final_states:
+            return Reported(event, [], "the pipeline already has a final status")
+        statuses.post(
+            event,
+            event.sha,
+            status.Update(
+                update.context,
+                update.state,
+                status.shorten(update.description, api.description_limit),
+            ),
+        )
+    except (RateLimited, ForgeUnavailable):
+        raise
+    except (PermanentError, ForgeError) as exc:
+        return Reported(event, [], str(exc))
+    return Reported(event, [update])
+
+
+def _named_event(envelope: Envelope) -> GitEvent | None:
+    data = envelope.data
+    try:
+        if envelope.type in (events.GIT_PUSH, events.GIT_PULL_REQUEST):
+            return GitEvent.model_validate(data)
+        if envelope.type == events.WORKFLOW_UPDATED:
+            return status.from_workflow(data, "", "")[0]
+        if isinstance(data, Mapping) and isinstance(data.get("event"), Mapping):
+            return GitEvent.model_validate(data["event"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
