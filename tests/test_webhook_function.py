@@ -717,12 +717,16 @@ def test_one_log_line_per_delivery_without_secrets(
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(x["function"], x["status"], x["message"]) for x in lines] == [
         ("webhook", 202, "published"),
-        ("webhook", 401, "signature"),
+        ("webhook", 401, "refused"),
     ]
     published = lines[0]
     assert published["repository"] == "Codertocat/Hello-World"
     assert published["delivery_id"] == "42-log-1" and published["forge"] == "github"
-    assert published["event"] == "push" and len(published["trace_id"]) == 32
+    assert published["event_type"] == "dev.knargo.git.push" and len(published["trace_id"]) == 32
+    from knargo.logs import FIELDS
+
+    assert all(field in line for line in lines for field in FIELDS)
+    assert lines[1]["reason"] == "signature"
     assert isinstance(published["duration_ms"], float)
     text = json.dumps(lines)
     assert secret("github").decode() not in text and "sha256=" not in text

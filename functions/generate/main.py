@@ -5,10 +5,12 @@
 An HTTP function, because a Knative reply must travel in the response and
 functions-framework ignores what a CloudEvent function returns. Reads PORT, KNARGO_CONFIG,
 KNARGO_CREDENTIALS_DIR, KNARGO_SECRET_CATALOG and the Kubernetes client's own variables
-(in a pod: the service account; elsewhere KUBECONFIG). Every decision is in
+(in a pod: the service account; elsewhere KUBECONFIG), KNARGO_METRICS_PORT and
+KNARGO_LOG_FORMAT. Every decision is in
 `knargo.generate.generate`; this shell decodes, calls it and maps the outcome.
 """
 
+import logging
 import os
 import sys
 import time
@@ -16,22 +18,24 @@ import time
 import functions_framework
 from pydantic import ValidationError
 
-from knargo import cloudevent, events
+from knargo import cloudevent, events, metrics
 from knargo.errors import StartupError
 from knargo.generate import generate
 from knargo.kube import Cluster
 from knargo.logs import EventLog
-from knargo.network import ForgeReader
+from knargo.network import ForgeClient, ForgeReader
 from knargo.outcomes import failure
 from knargo.startup import generate_runtime
 
 LOG = EventLog("generate")
+METRICS = metrics.Metrics()
 try:
     RUNTIME = generate_runtime(os.environ)
     CLUSTER = Cluster.connect(os.environ)
+    metrics.serve_in_workers(METRICS, os.environ)
 except StartupError as exc:
     sys.exit(f"knargo generate cannot start: {exc}")
-READER = ForgeReader(RUNTIME.settings, RUNTIME.credentials)
+READER = ForgeReader(RUNTIME.settings, RUNTIME.credentials, ForgeClient(metrics=METRICS))
 ACCEPTED = {events.GIT_PUSH, events.GIT_PULL_REQUEST}
 
 
@@ -46,39 +50,47 @@ def _event(request):  # type: ignore[no-untyped-def]
         return None
 
 
+def _outcome(reply) -> str:  # type: ignore[no-untyped-def]
+    kind = reply.type.rsplit(".", 1)[-1]
+    return "duplicate" if kind == "submitted" and not reply.data.created else kind
+
+
 @functions_framework.http
 def handle(request):  # type: ignore[no-untyped-def]
     started = time.monotonic()
     event = _event(request)
     if event is None:
-        LOG.warning("not a knargo git event", status=400)
+        LOG.handled("invalid", status=400, started=started, level=logging.WARNING)
         return {"error": "expected a dev.knargo.git.push or .pull_request CloudEvent"}, 400
-    fields = {
-        "repository": event.repository,
-        "delivery_id": event.delivery_id,
-        "sha": event.sha,
-        "event": event.kind.value,
-        "trace_id": event.traceparent.split("-")[1] if event.traceparent else None,
-    }
+    fields = {"event_type": event.cloud_event_type, "event_id": event.delivery_id}
     try:
         reply = generate(event, RUNTIME.settings, RUNTIME.catalog, READER, CLUSTER)
     except Exception as exc:  # the edge: one table maps every failure
         answer = failure(exc)
-        LOG.error(
-            type(exc).__name__,
+        METRICS.pipelines.inc(outcome="failed")
+        METRICS.handled.observe(
+            time.monotonic() - started, function="generate", status=str(answer.status)
+        )
+        LOG.handled(
+            "failed",
             status=answer.status,
+            started=started,
+            event=event,
+            level=logging.ERROR,
             reason=str(exc),
             **fields,
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
         return answer.body, answer.status, answer.headers
     message = cloudevent.encode(reply.envelope())
-    workflow = getattr(reply.data, "workflow", None)
-    LOG.info(
-        reply.type.rsplit(".", 1)[-1],
+    outcome = _outcome(reply)
+    METRICS.pipelines.inc(outcome=outcome)
+    METRICS.handled.observe(time.monotonic() - started, function="generate", status="200")
+    LOG.handled(
+        outcome,
         status=200,
-        workflow=workflow,
+        started=started,
+        event=event,
+        workflow=getattr(reply.data, "workflow", None),
         **fields,
-        duration_ms=round((time.monotonic() - started) * 1000, 1),
     )
     return message.body, 200, message.headers

@@ -2,18 +2,20 @@
 
     functions-framework --source functions/webhook/main.py --target handle
 
-Reads PORT, K_SINK, K_CE_OVERRIDES, KNARGO_CONFIG, KNARGO_CREDENTIALS_DIR and
-KNARGO_MAX_BODY_BYTES. Every decision is in `knargo.webhook.receive`; this shell reads the
-body within the size limit, publishes, logs one line and answers.
+Reads PORT, K_SINK, K_CE_OVERRIDES, KNARGO_CONFIG, KNARGO_CREDENTIALS_DIR,
+KNARGO_MAX_BODY_BYTES, KNARGO_METRICS_PORT and KNARGO_LOG_FORMAT. Every decision is in
+`knargo.webhook.receive`; this shell reads the body within the size limit, publishes, logs
+one line, counts, and answers.
 """
 
 import os
 import sys
 import time
+from datetime import UTC, datetime
 
 import functions_framework
 
-from knargo import cloudevent, webhook
+from knargo import cloudevent, metrics, webhook
 from knargo.errors import BrokerUnavailable, StartupError
 from knargo.forges import Headers
 from knargo.logs import EventLog
@@ -21,8 +23,10 @@ from knargo.network import Publisher
 from knargo.startup import webhook_runtime
 
 LOG = EventLog("webhook")
+METRICS = metrics.Metrics()
 try:
     RUNTIME = webhook_runtime(os.environ)
+    metrics.serve_in_workers(METRICS, os.environ)
 except StartupError as exc:
     sys.exit(f"knargo webhook cannot start: {exc}")
 PUBLISHER = Publisher(RUNTIME.sink)
@@ -43,9 +47,12 @@ def _publish(outcome: webhook.Publish) -> webhook.Answer:
     event = outcome.event
     message = cloudevent.encode(webhook.to_cloudevent(event, RUNTIME.extensions))
     try:
-        PUBLISHER.publish(message.headers, message.body)
+        attempts = PUBLISHER.publish(message.headers, message.body)
     except BrokerUnavailable as exc:
+        METRICS.publish_retries.inc(len(PUBLISHER.policy.delays))
         return webhook.Answer(503, {"error": "not published; redeliver later"}, str(exc))
+    METRICS.published.inc(type=event.cloud_event_type)
+    METRICS.publish_retries.inc(attempts - 1)
     return webhook.Answer(
         202, {"id": event.delivery_id, "type": event.cloud_event_type}, "published"
     )
@@ -61,8 +68,20 @@ def _answer(request):  # type: ignore[no-untyped-def]
         RUNTIME.credentials,
     )
     if isinstance(outcome, webhook.Publish):
-        return _publish(outcome), outcome.event
+        received = datetime.now(UTC).isoformat(timespec="milliseconds")
+        event = outcome.event.model_copy(update={"received_at": received})
+        return _publish(webhook.Publish(event, outcome.forge)), event
     return outcome, None
+
+
+def _outcome(answer: webhook.Answer) -> str:
+    return {
+        202: "ignored" if "ignored" in answer.body else "published",
+        200: "ping",
+        401: "refused",
+        413: "too_large",
+        503: "unavailable",
+    }.get(answer.status, "invalid" if answer.status < 500 else "error")
 
 
 @functions_framework.http
@@ -72,15 +91,25 @@ def handle(request):  # type: ignore[no-untyped-def]
         answer, event = _answer(request)
     except Exception as exc:  # the edge: nothing internal reaches the forge
         answer, event = webhook.Answer(500, {"error": "internal error"}, type(exc).__name__), None
-    LOG.info(
-        answer.reason,
+    outcome = _outcome(answer)
+    forge = event.forge_name if event else (answer.forge or "unknown")
+    METRICS.deliveries.inc(
+        forge=forge, event=event.kind.value if event else "other", outcome=outcome
+    )
+    if answer.status == 401:
+        METRICS.signature_failures.inc(forge=forge)
+    METRICS.handled.observe(
+        time.monotonic() - started, function="webhook", status=str(answer.status)
+    )
+    LOG.handled(
+        outcome,
         status=answer.status,
-        forge=event.forge_name if event else answer.forge,
-        event=event.kind.value if event else None,
-        repository=event.repository if event else None,
-        delivery_id=event.delivery_id if event else None,
-        trace_id=event.traceparent.split("-")[1] if event and event.traceparent else None,
-        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        started=started,
+        event=event,
+        forge=forge,
+        event_type=event.cloud_event_type if event else None,
+        event_id=event.delivery_id if event else None,
+        reason=answer.reason,
     )
     headers = {"Connection": "close"} if answer is TOO_LARGE else {}
     return answer.body, answer.status, headers

@@ -92,6 +92,8 @@ class GitEvent(BaseModel):
     """The forge's delivery identity, used as the CloudEvent id."""
     traceparent: str | None = None
     """W3C trace context of the delivery, when one is known."""
+    received_at: str | None = None
+    """When the webhook received the delivery (ISO 8601, UTC), for end-to-end latency."""
 
     @property
     def host(self) -> str:

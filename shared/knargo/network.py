@@ -30,6 +30,7 @@ from knargo.errors import (
 )
 from knargo.events import GitEvent
 from knargo.forges import FILES, STATUSES, ApiRequest, FileApi, StatusApi
+from knargo.metrics import Metrics
 from knargo.settings import Forge, Settings
 from knargo.status import Current, Update
 
@@ -114,7 +115,13 @@ class ApiResponse:
 class ForgeClient:
     """Sends forge API requests built by the forge modules; errors come from `forge_error`."""
 
-    def __init__(self, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             transport=transport,
@@ -122,8 +129,29 @@ class ForgeClient:
             follow_redirects=True,
         )
 
-    def send(self, request: ApiRequest, *, limit: int | None = None) -> ApiResponse:
-        """Send `request`; a body over `limit` bytes raises `TooLarge` (read no further)."""
+    def send(
+        self, request: ApiRequest, *, limit: int | None = None, forge: str = "", kind: str = ""
+    ) -> ApiResponse:
+        """Send `request`; a body over `limit` bytes raises `TooLarge` (read no further).
+
+        `forge` and `kind` (e.g. "file", "create_status") label the metrics."""
+        started = time.monotonic()
+        status = "error"
+        try:
+            response = self._send(request, limit)
+            status = str(response.status)
+            return response
+        except ForgeError as exc:
+            status = str(exc.status or "unavailable")
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.forge_calls.inc(forge=forge, operation=kind, status=status)
+                self.metrics.forge_latency.observe(
+                    time.monotonic() - started, forge=forge, operation=kind
+                )
+
+    def _send(self, request: ApiRequest, limit: int | None) -> ApiResponse:
         try:
             with self._client.stream(
                 request.method,
@@ -200,7 +228,10 @@ class ForgeReader:
         forge, token, api = self._where(event)
         try:
             return self.client.send(
-                api.file(forge, token, event.repository, path, event.sha), limit=limit
+                api.file(forge, token, event.repository, path, event.sha),
+                limit=limit,
+                forge=forge.name,
+                kind="file",
             ).body
         except NotFound:
             return None
@@ -215,7 +246,8 @@ class ForgeReader:
             if not event.before:
                 return None
             request = api.compare(forge, token, event.repository, event.before, event.sha)
-            return api.compare_paths(self.client.send(request).json())
+            response = self.client.send(request, forge=forge.name, kind="compare")
+            return api.compare_paths(response.json())
         except (NotFound, Unauthorized):
             return None  # e.g. `before` was force-pushed away: the paths are unknown
 
@@ -226,7 +258,7 @@ class ForgeReader:
         paths: list[str] = []
         for page in range(1, MAX_PAGES + 1):
             request = api.pull_request_files(forge, token, event.repository, event.pr_number, page)
-            entries = self.client.send(request).json()
+            entries = self.client.send(request, forge=forge.name, kind="pull_request_files").json()
             paths += api.page_paths(entries)
             if not isinstance(entries, list) or len(entries) < api.page_size:
                 return list(dict.fromkeys(paths))
@@ -257,7 +289,8 @@ class StatusClient:
 
     def current(self, event: GitEvent, sha: str) -> list[Current]:
         forge, token, api = self._where(event)
-        body = self.client.send(api.list_statuses(forge, token, event.repository, sha)).json()
+        request = api.list_statuses(forge, token, event.repository, sha)
+        body = self.client.send(request, forge=forge.name, kind="list_statuses").json()
         return [Current(*entry) for entry in api.current(body)]
 
     def post(self, event: GitEvent, sha: str, update: Update) -> None:
@@ -274,7 +307,7 @@ class StatusClient:
         )
         for attempt in (1, 2):
             try:
-                self.client.send(request)
+                self.client.send(request, forge=forge.name, kind="create_status")
                 return
             except ForgeError as exc:
                 if exc.status == 409 and attempt == 1:  # GitLab: another update in progress
