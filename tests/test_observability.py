@@ -227,3 +227,39 @@ def test_one_trace_id_from_the_push_to_the_last_status(
     assert (
         main.METRICS.forge_calls.value(forge="github", operation="create_status", status="201") >= 4
     )
+
+
+def test_no_tracing_imports_nothing() -> None:
+    import subprocess
+
+    code = (
+        "import sys; from knargo import tracing; "
+        "print(tracing.configure({}), any(m.startswith('opentelemetry') for m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines()[0] == "False False"
+
+
+def test_spans_join_the_push_trace() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from knargo import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    try:
+        assert tracing.configure({}, provider=provider)
+        with tracing.span("generate", PARENT, repository="acme/api", sha=None):
+            pass
+        [span] = exporter.get_finished_spans()
+        assert span.name == "generate"
+        assert f"{span.context.trace_id:032x}" == PARENT.split("-")[1]
+        assert f"{span.parent.span_id:016x}" == PARENT.split("-")[2]
+        assert dict(span.attributes) == {"repository": "acme/api"}
+    finally:
+        tracing.configure({})

@@ -18,7 +18,7 @@ import time
 import functions_framework
 from pydantic import ValidationError
 
-from knargo import cloudevent, events, metrics
+from knargo import cloudevent, events, metrics, tracing
 from knargo.errors import StartupError
 from knargo.generate import generate
 from knargo.kube import Cluster
@@ -33,6 +33,7 @@ try:
     RUNTIME = generate_runtime(os.environ)
     CLUSTER = Cluster.connect(os.environ)
     metrics.serve_in_workers(METRICS, os.environ)
+    tracing.configure(os.environ)
 except StartupError as exc:
     sys.exit(f"knargo generate cannot start: {exc}")
 READER = ForgeReader(RUNTIME.settings, RUNTIME.credentials, ForgeClient(metrics=METRICS))
@@ -64,7 +65,14 @@ def handle(request):  # type: ignore[no-untyped-def]
         return {"error": "expected a dev.knargo.git.push or .pull_request CloudEvent"}, 400
     fields = {"event_type": event.cloud_event_type, "event_id": event.delivery_id}
     try:
-        reply = generate(event, RUNTIME.settings, RUNTIME.catalog, READER, CLUSTER)
+        with tracing.span(
+            "generate",
+            event.traceparent,
+            repository=event.repository,
+            sha=event.sha,
+            delivery_id=event.delivery_id,
+        ):
+            reply = generate(event, RUNTIME.settings, RUNTIME.catalog, READER, CLUSTER)
     except Exception as exc:  # the edge: one table maps every failure
         answer = failure(exc)
         METRICS.pipelines.inc(outcome="failed")

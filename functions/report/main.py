@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import functions_framework
 
-from knargo import cloudevent, events, metrics
+from knargo import cloudevent, events, metrics, tracing
 from knargo.errors import PermanentError, StartupError
 from knargo.kube import Cluster
 from knargo.logs import EventLog
@@ -37,6 +37,7 @@ try:
     )
     CLUSTER = Cluster.connect(os.environ)
     metrics.serve_in_workers(METRICS, os.environ)
+    tracing.configure(os.environ)
 except StartupError as exc:
     sys.exit(f"knargo report cannot start: {exc}")
 
@@ -47,6 +48,17 @@ def _seconds_since(timestamp: object) -> float | None:
     except ValueError:
         return None
     return max(0.0, (datetime.now(UTC) - then).total_seconds())
+
+
+def _traceparent(envelope: events.Envelope) -> str | None:
+    """The push's trace: the event's extension, else the Workflow's or the reply's copy."""
+    data = envelope.data if isinstance(envelope.data, dict) else {}
+    annotations = (data.get("metadata") or {}).get("annotations") or {}
+    return (
+        envelope.traceparent
+        or annotations.get("knargo.dev/traceparent")
+        or (data.get("event") or {}).get("traceparent")
+    )
 
 
 def _count(envelope: events.Envelope, result: Reported) -> None:
@@ -97,7 +109,8 @@ def handle(request):  # type: ignore[no-untyped-def]
         envelope = cloudevent.decode(request.headers, request.get_data())
         if request.path.rstrip("/") == "/dead-letter":
             return _dead_letter(envelope, started)
-        result = report(envelope, SETTINGS, STATUSES, CLUSTER)
+        with tracing.span("report", _traceparent(envelope), event_type=envelope.type):
+            result = report(envelope, SETTINGS, STATUSES, CLUSTER)
     except (cloudevent.InvalidCloudEvent, PermanentError) as exc:
         LOG.handled(
             "invalid",

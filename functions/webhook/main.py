@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import functions_framework
 
-from knargo import cloudevent, metrics, webhook
+from knargo import cloudevent, metrics, tracing, webhook
 from knargo.errors import BrokerUnavailable, StartupError
 from knargo.forges import Headers
 from knargo.logs import EventLog
@@ -27,6 +27,7 @@ METRICS = metrics.Metrics()
 try:
     RUNTIME = webhook_runtime(os.environ)
     metrics.serve_in_workers(METRICS, os.environ)
+    tracing.configure(os.environ)
 except StartupError as exc:
     sys.exit(f"knargo webhook cannot start: {exc}")
 PUBLISHER = Publisher(RUNTIME.sink)
@@ -70,7 +71,14 @@ def _answer(request):  # type: ignore[no-untyped-def]
     if isinstance(outcome, webhook.Publish):
         received = datetime.now(UTC).isoformat(timespec="milliseconds")
         event = outcome.event.model_copy(update={"received_at": received})
-        return _publish(webhook.Publish(event, outcome.forge)), event
+        with tracing.span(
+            "webhook publish",
+            event.traceparent,
+            repository=event.repository,
+            sha=event.sha,
+            delivery_id=event.delivery_id,
+        ):
+            return _publish(webhook.Publish(event, outcome.forge)), event
     return outcome, None
 
 
