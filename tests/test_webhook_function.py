@@ -731,3 +731,27 @@ def test_one_log_line_per_delivery_without_secrets(
     text = json.dumps(lines)
     assert secret("github").decode() not in text and "sha256=" not in text
     assert "Hello-World" not in json.dumps(lines[1])  # nothing from an unverified body
+
+
+def test_two_forges_of_one_kind_may_share_a_secret() -> None:
+    from knargo.credentials import Credentials, Secret
+    from knargo.forges import Headers
+    from knargo.settings import Forge, Settings
+    from knargo.webhook import Publish, Request, receive
+
+    body = push_body().replace(b"https://github.com/", b"https://github.example.com/")
+    settings = Settings(
+        forges=[
+            Forge(name="github", kind="github", api_url="a", web_url="https://github.com"),
+            Forge(name="ghe", kind="github", api_url="b", web_url="https://github.example.com"),
+        ]
+    )
+    credentials = Credentials(
+        {"github": (Secret(secret("github")),), "ghe": (Secret(secret("github")),)}
+    )
+    outcome = receive(
+        Request("POST", Headers(signed("github", "github", "push", body)), body),
+        settings,
+        credentials,
+    )
+    assert isinstance(outcome, Publish) and outcome.event.forge_name == "ghe"

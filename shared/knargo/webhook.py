@@ -80,6 +80,8 @@ class Verified:
     forge: Forge
     headers: Headers
     delivery_id: str
+    matched: tuple[Forge, ...] = ()
+    """Every forge whose secret matched (two forges of one kind may share a secret)."""
 
 
 def receive(
@@ -112,25 +114,44 @@ def verify(request: Request, settings: Settings, credentials: Credentials) -> An
     module = forges.detect(request.headers)
     if module is None:
         return _refuse(400, "not a delivery from GitHub, GitLab, Gitea or Forgejo", "unknown forge")
-    forge = _verified_forge(module, request, settings, credentials)
-    if forge is None:
+    matched = _verified_forges(module, request, settings, credentials)
+    if not matched:
         return _refuse(401, "invalid signature or token", "signature", module.kind.value)
     return Verified(
-        module, forge, request.headers, module.delivery_id(request.headers, request.body)
+        module,
+        matched[0],
+        request.headers,
+        module.delivery_id(request.headers, request.body),
+        matched,
     )
 
 
-def _verified_forge(
+def _verified_forges(
     module: Webhooks, request: Request, settings: Settings, credentials: Credentials
-) -> Forge | None:
-    """The first configured forge of the delivery's kind with a secret that matches."""
-    for forge in settings.forges:
-        if forge.kind is not module.kind:
-            continue
-        for secret in credentials.secrets_for(forge.name):
-            if module.verify(request.headers, request.body, secret.reveal()):
+) -> tuple[Forge, ...]:
+    """The configured forges of the delivery's kind with a secret that matches it."""
+    return tuple(
+        forge
+        for forge in settings.forges
+        if forge.kind is module.kind
+        and any(
+            module.verify(request.headers, request.body, secret.reveal())
+            for secret in credentials.secrets_for(forge.name)
+        )
+    )
+
+
+def _forge_of(verified: Verified, payload: dict[str, Any]) -> Forge:
+    """Of the forges whose secret matched, the one hosting the payload's repository."""
+    if len(verified.matched) > 1:
+        try:
+            host = verified.module.web_url(payload).split("://", 1)[-1].split("/", 1)[0]
+        except PayloadError:
+            return verified.forge
+        for forge in verified.matched:
+            if forge.host == host.lower():
                 return forge
-    return None
+    return verified.forge
 
 
 def parse(
@@ -145,6 +166,7 @@ def parse(
         return _refuse(400, "malformed JSON", "malformed JSON", forge.name)
     if not isinstance(payload, dict):
         return _refuse(400, "unsupported payload", "payload is not an object", forge.name)
+    forge = _forge_of(verified, payload)
     try:
         parsed = module.parse(verified.headers, payload, forge, verified.delivery_id)
     except (PayloadError, ValidationError, ValueError) as exc:
