@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from knargo.errors import (
     ClusterForbidden,
     ForgeUnavailable,
+    PermanentError,
     RateLimited,
     TemporaryError,
 )
@@ -36,6 +37,8 @@ def failure(exc: BaseException) -> Failure:
         wait = getattr(exc, "retry_after", None)
         headers = {"Retry-After": str(max(1, round(wait)))} if wait else {}
         return Failure(503, {"error": "temporarily unavailable; retry later"}, headers)
+    if isinstance(exc, PermanentError):  # retrying cannot help: straight to the dead letters
+        return Failure(400, {"error": "the event cannot be processed"})
     if isinstance(exc, ClusterForbidden):
         return Failure(500, {"error": "knargo is not allowed to do this; see its log"})
     return Failure(500, {"error": "internal error"})
