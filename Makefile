@@ -28,15 +28,13 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	@echo "== knargo lint examples/ci.yaml"
-	@$(BIN)/knargo lint examples/ci.yaml --config examples/config.yaml
-	@echo "== knargo render examples/ci.yaml (a push of a version tag to github.com/example/repository)"
-	@$(BIN)/knargo render examples/ci.yaml --event tag --ref refs/tags/v1.4.0 \
-		--repo github.com/example/repository --config examples/config.yaml \
-		--catalog examples/catalog.yaml
+	@$(BIN)/python -m knargo.local.demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/translate.py
+	$(BIN)/python bench/webhook.py --quick
+	$(BIN)/python bench/generate.py --quick
+	$(BIN)/python bench/report.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

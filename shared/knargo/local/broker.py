@@ -126,7 +126,12 @@ class Broker:
     def _dispatch(self, envelope: Envelope) -> None:
         try:
             for tap in self.taps:
-                tap(envelope)
+                try:
+                    tap(envelope)
+                except Exception as exc:  # an observer must not stop the chain
+                    self.dead_letters.append(
+                        DeadLetter(envelope, "(observer)", 500, _reason(exc), 1)
+                    )
             for name in subscribers(envelope.type):
                 self._deliver(name, envelope)
         finally:
@@ -159,7 +164,7 @@ class Broker:
             return
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        delay = self.delivery.backoff * 2 ** (attempt - 1)
+        delay: float = self.delivery.backoff * 2.0 ** (attempt - 1)
         return min(self.delivery.cap, max(delay, retry_after or 0.0))
 
     def _dead(self, letter: DeadLetter) -> None:

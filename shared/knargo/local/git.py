@@ -29,7 +29,8 @@ def git_bytes(repository: Path, *args: str) -> bytes:
         raise GitError(f"git {args[0]} took more than {TIMEOUT:.0f}s") from None
     if result.returncode != 0:
         lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitError(lines[0] if lines else f"git {args[0]} failed ({result.returncode})")
+        first = lines[0].removeprefix("fatal: ").removeprefix("error: ") if lines else ""
+        raise GitError(first or f"git {args[0]} failed ({result.returncode})")
     return result.stdout
 
 

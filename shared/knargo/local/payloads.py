@@ -101,8 +101,17 @@ def _commit(path: Path, sha: str) -> dict[str, Any]:
     fields = git(path, "show", "-s", "--format=%T%x00%an%x00%ae%x00%aI%x00%B", sha)
     tree, name, email, when, message = fields.split("\x00", 4)
     changes: dict[str, list[str]] = {"added": [], "removed": [], "modified": []}
-    status = git(path, "diff-tree", "--no-commit-id", "-r", "--root", "--no-renames", "-z",
-                 "--name-status", sha)
+    status = git(
+        path,
+        "diff-tree",
+        "--no-commit-id",
+        "-r",
+        "--root",
+        "--no-renames",
+        "-z",
+        "--name-status",
+        sha,
+    )
     parts = status.split("\x00")
     for kind, file in zip(parts[0::2], parts[1::2], strict=False):
         key = {"A": "added", "D": "removed"}.get(kind, "modified")

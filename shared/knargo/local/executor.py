@@ -1,0 +1,246 @@
+"""The local executor: runs a stored Workflow's DAG the way Argo's controller does.
+
+For the subset of Argo knargo emits: the DAG template `pipeline` and one container template
+per task. A task starts when each of its dependencies Succeeded (or failed with `continueOn`);
+a task whose dependency Failed, erred or was Omitted is Omitted; independent tasks run in
+parallel (bounded). A template with `retryStrategy` gets a `Retry` node and one `Pod` node per
+attempt, retried by its policy after its backoff (scaled down). After every change the
+Workflow's status is stored in the local cluster and `dev.knargo.workflow.updated` (data: the
+Workflow) is published, as Argo Events' Sensor does. Logs and workspaces go to
+`<runs>/<workflow>/<task>/`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from knargo import events
+from knargo.events import Envelope, GitEvent
+from knargo.local.cluster import LocalCluster
+from knargo.local.engine import Engine
+from knargo.local.nodes import WorkflowStatus
+from knargo.local.pod import Outcome, Pod, Processes, prepare, run_attempt
+from knargo.local.retry import attempts, backoff, retried
+from knargo.local.secrets import Secrets
+from knargo.status import GIT_EVENT
+from knargo.templates import ENTRYPOINT
+
+__all__ = ["Executor", "Options", "log_path"]
+
+T = TypeVar("T")
+
+BLOCKING = {"Failed": "failed", "Error": "error", "Omitted": "failed"}
+
+
+@dataclass(frozen=True)
+class Options:
+    runs: Path
+    clone_url: str
+    secrets: Secrets
+    engine: Engine
+    base_env: Mapping[str, str]
+    parallel: int = 4
+    backoff_scale: float = 0.1
+    """Retry backoffs are multiplied by this (a local run should not wait 10 s)."""
+    max_backoff: float = 5.0
+
+
+def log_path(runs: Path, workflow: str, task: str) -> Path:
+    return runs / workflow / task / "log"
+
+
+class Executor:
+    """Watches the local cluster: every Workflow created is run in its own thread."""
+
+    def __init__(
+        self, cluster: LocalCluster, publish: Callable[[Envelope], None], options: Options
+    ) -> None:
+        self.cluster, self.publish, self.options = cluster, publish, options
+        self.processes = Processes()
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, workflow: dict[str, Any]) -> None:
+        run = _Run(self, workflow)
+        thread = threading.Thread(target=run.run, name=f"knargo-{run.name}", daemon=True)
+        with self._lock:
+            self._threads[run.name] = thread
+        thread.start()
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not any(t.is_alive() for t in self._threads.values())
+
+    def wait(self, timeout: float | None = None) -> None:
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout)
+
+    def stop(self) -> None:
+        self.processes.stop()
+        self.wait(timeout=10)
+
+
+class _Run:
+    def __init__(self, executor: Executor, workflow: dict[str, Any]) -> None:
+        self.executor, self.options = executor, executor.options
+        meta = workflow["metadata"]
+        self.name, self.namespace = meta["name"], meta["namespace"]
+        self.scope = GitEvent.model_validate(json.loads(meta["annotations"][GIT_EVENT])).scope
+        spec = workflow["spec"]
+        self.templates = {t["name"]: t for t in spec["templates"]}
+        self.tasks = {t["name"]: t for t in self.templates[ENTRYPOINT]["dag"]["tasks"]}
+        self.status = WorkflowStatus(self.name)
+        self.results: dict[str, str] = {}
+        self.node_of: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def change(self, edit: Callable[[WorkflowStatus], T]) -> T:
+        """Apply `edit`, store the status and publish the Workflow as it is now."""
+        with self._lock:
+            result = edit(self.status)
+            stored = self.executor.cluster.update_workflow_status(
+                self.namespace, self.name, self.status.snapshot()
+            )
+            self.executor.publish(
+                Envelope(
+                    type=events.WORKFLOW_UPDATED,
+                    source=f"knargo-local/{self.namespace}/workflows",
+                    id=str(uuid.uuid4()),
+                    data=stored,
+                    subject=self.name,
+                )
+            )
+        return result
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # the controller's own failure: end the Workflow visibly
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            self.change(lambda s: s.finish("Error", reason))
+
+    def _run(self) -> None:
+        self.change(lambda s: s.start())
+        pending = list(self.tasks)
+        with ThreadPoolExecutor(max_workers=max(1, self.options.parallel)) as pool:
+            running: dict[Future[str], str] = {}
+            while pending or running:
+                for task in self._ready(pending):
+                    pending.remove(task)
+                    running[pool.submit(self.task, task)] = task
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self.results[running.pop(future)] = future.result()
+        failed = [
+            t
+            for t, p in self.results.items()
+            if p in ("Failed", "Error") and not self._tolerated(t, p)
+        ]
+        message = f"child '{failed[0]}' failed" if failed else ""
+        if pending:  # stopped before they could start
+            message = message or "stopped: knargo was interrupted"
+        phase = "Failed" if message else "Succeeded"
+        self.change(lambda s: s.finish(phase, message))
+
+    def _ready(self, pending: list[str]) -> list[str]:
+        """Omit the tasks whose finished dependencies did not pass (Argo evaluates a task's
+        dependencies once all of them are fulfilled); the tasks that can start now."""
+        omitted = True
+        while omitted:  # an omitted task may settle the tasks that need it
+            omitted = False
+            for task in list(pending):
+                needs = self.tasks[task].get("dependencies", [])
+                if all(d in self.results for d in needs) and any(self._blocks(d) for d in needs):
+                    pending.remove(task)
+                    self.results[task] = "Omitted"
+                    parents = self._parents(task)
+                    self.node_of[task] = self.change(
+                        partial(WorkflowStatus.omit, task=task, parents=parents)
+                    )
+                    omitted = True
+        if self.executor.processes.stopped.is_set():
+            return []
+        return [
+            task
+            for task in pending
+            if all(d in self.results for d in self.tasks[task].get("dependencies", []))
+        ]
+
+    def _blocks(self, task: str) -> bool:
+        phase = self.results.get(task, "")
+        return phase in BLOCKING and not self._tolerated(task, phase)
+
+    def _tolerated(self, task: str, phase: str) -> bool:
+        return bool((self.tasks[task].get("continueOn") or {}).get(BLOCKING.get(phase, "")))
+
+    def _parents(self, task: str) -> list[str]:
+        return [self.node_of[d] for d in self.tasks[task].get("dependencies", [])]
+
+    def task(self, task: str) -> str:
+        template = self.templates[self.tasks[task]["template"]]
+        pod = prepare(template, self.scope, self.options.secrets, self.options.base_env)
+        retry = template.get("retryStrategy") or {}
+        parents = self._parents(task)
+        if not retry:
+            node = self.node_of[task] = self._add(task, "Pod", parents)
+            return self._attempt(task, pod, node, 0)
+        group = self.node_of[task] = self._add(task, "Retry", parents)
+        last = attempts(retry) - 1
+        for attempt in range(last + 1):
+            node = self._add(task, "Pod", [group], attempt)
+            phase = self._attempt(task, pod, node, attempt)
+            if attempt == last or not retried(retry, phase):
+                break
+            wait = backoff(retry, attempt, self.options.backoff_scale, self.options.max_backoff)
+            if self.executor.processes.stopped.wait(wait):
+                break
+        message = self.status.nodes[node].get("message", "")
+        self.change(lambda s: s.set(group, phase, message))
+        return phase
+
+    def _add(self, task: str, kind: str, parents: list[str], attempt: int | None = None) -> str:
+        phase = "Running" if kind == "Retry" else "Pending"
+        return self.change(
+            partial(
+                WorkflowStatus.add,
+                task=task,
+                kind=kind,
+                phase=phase,
+                parents=parents,
+                attempt=attempt,
+            )
+        )
+
+    def _attempt(self, task: str, pod: Pod, node: str, attempt: int) -> str:
+        directory = self.options.runs / self.name / task / f"attempt-{attempt}"
+        path = log_path(self.options.runs, self.name, task)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab") as log:
+            if attempt:
+                log.write(f"knargo: retry {attempt}\n".encode())
+            try:
+                outcome = run_attempt(
+                    pod,
+                    directory,
+                    log,
+                    clone_url=self.options.clone_url,
+                    engine=self.options.engine,
+                    processes=self.executor.processes,
+                    on_running=lambda: self.change(lambda s: s.set(node, "Running")),
+                )
+            except OSError as exc:  # e.g. no `sh`, or the engine's binary vanished
+                outcome = Outcome("Error", f"cannot start: {exc.strerror or exc}")
+        self.change(lambda s: s.set(node, outcome.phase, outcome.message))
+        return outcome.phase
