@@ -1,7 +1,9 @@
-"""The `knargo` command line: render, lint, schema, version.
+"""The `knargo` command line: render, lint, schema, secrets, runners, version.
 
 Exit codes (named like actionlint's): 0 done or clean, 1 problems found or invalid input,
-2 usage error, 3 internal error. Heavy imports happen inside the subcommands.
+2 usage error, 3 internal error. Heavy imports happen inside the subcommands. knargo's own
+errors (a refused value, a cluster that says no) are printed as `knargo COMMAND: error: ...`
+with exit code 1: their messages never contain a secret.
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from knargo import __version__
+
+if TYPE_CHECKING:
+    from knargo.kube import Cluster
 
 __all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+CONFIG_NAMESPACE = "knargo"  # where knative/ deploys knargo-config and knargo-secret-catalog
 
 
 class UsageError(Exception):
@@ -23,7 +30,7 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from knargo.cli import lint, render, schema
+    from knargo.cli import dev, lint, render, run, runners, schema, secrets
 
     parser = argparse.ArgumentParser(
         prog="knargo", description="GitOps CI/CD on Kubernetes: ci.yaml to Argo Workflows."
@@ -32,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_parser(commands)
     lint.add_parser(commands)
     schema.add_parser(commands)
+    secrets.add_parser(commands)
+    runners.add_parser(commands)
+    run.add_parser(commands)
+    dev.add_parser(commands)
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(run=lambda _args: print(f"knargo {__version__}") or EXIT_OK)
     return parser
@@ -50,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the edge: no stack trace for users, a named exit code
         if os.environ.get("KNARGO_DEBUG"):
             raise
+        from knargo.errors import KnargoError
+
+        if isinstance(exc, KnargoError):
+            print(f"knargo {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_PROBLEMS
         print(
             f"knargo {args.command}: internal error: {type(exc).__name__} "
             "(set KNARGO_DEBUG=1 for the traceback)",
@@ -57,3 +73,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_INTERNAL
     return code
+
+
+def add_connection_options(parser: argparse.ArgumentParser, *, pipeline: bool = True) -> None:
+    """`--kubeconfig`, `--context`, `--config-namespace` and, for commands that touch pipeline
+    Secrets, `--namespace`: accepted after the subcommand."""
+    group = parser.add_argument_group("cluster connection")
+    group.add_argument("--kubeconfig", metavar="FILE", help="default: $KUBECONFIG, ~/.kube/config")
+    group.add_argument("--context", help="kubeconfig context (default: the current context)")
+    if pipeline:
+        group.add_argument(
+            "--namespace",
+            help="the pipeline namespace, where the Secrets live (default: the configuration's "
+            "namespace, else the context's)",
+        )
+    group.add_argument(
+        "--config-namespace",
+        metavar="NAMESPACE",
+        help="where the knargo-config and knargo-secret-catalog ConfigMaps live "
+        f"(default: {CONFIG_NAMESPACE})",
+    )
+
+
+def connect(args: argparse.Namespace) -> Cluster:
+    """The cluster the connection options name (close it when done)."""
+    from knargo.kube import Cluster
+
+    return Cluster.from_kubeconfig(args.kubeconfig, args.context, os.environ)
+
+
+def config_namespace(args: argparse.Namespace) -> str:
+    return str(args.config_namespace or CONFIG_NAMESPACE)

@@ -2,7 +2,9 @@
 
 Text: `file:line:col: severity: message [rule]`, then the source line and a caret under the
 column. JSON: a list of `{file, line, col, severity, rule, message}`. Exit 1 when any error
-was found; warnings never change the exit code.
+was found; warnings never change the exit code. `--cluster` checks against what the cluster
+runs: the runner aliases of its knargo-config, the secret names of its catalog (with `--repo`),
+and warns about jobs whose secrets pull requests from forks do not get.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from knargo.cli import EXIT_OK, EXIT_PROBLEMS
+from knargo.cli import EXIT_OK, EXIT_PROBLEMS, UsageError, add_connection_options
 from knargo.cli.inputs import load_catalog, load_settings, parse_repo
 
 if TYPE_CHECKING:
+    from knargo.catalog import FileCatalog
     from knargo.diagnostics import Diagnostic
+    from knargo.settings import Settings
 
 
 def add_parser(commands: Any) -> None:
@@ -24,23 +28,29 @@ def add_parser(commands: Any) -> None:
         "lint",
         help="check ci.yaml files",
         description="Check ci.yaml files; unknown secrets are checked when both --catalog "
-        "and --repo are given.",
+        "(or --cluster) and --repo are given.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--repo", metavar="[HOST/]OWNER/NAME")
     parser.add_argument("--config", metavar="FILE")
     parser.add_argument("--catalog", metavar="FILE")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="use the cluster's configuration and secret catalog instead of --config/--catalog",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_connection_options(parser, pipeline=False)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from knargo.diagnostics import Diagnostic, Severity, has_errors
+    from knargo.admin import fork_warnings
+    from knargo.diagnostics import Diagnostic, Severity, has_errors, normalize
     from knargo.lint import check
 
-    settings = load_settings(args.config)
-    catalog, catalog_ok = load_catalog(args.catalog)
-    if settings is None or not catalog_ok:
+    settings, catalog, ok = from_cluster(args) if args.cluster else from_files(args)
+    if settings is None or not ok:
         return EXIT_PROBLEMS
     scope = parse_repo(args.repo).scope if args.repo else None
     found: list[Diagnostic] = []
@@ -53,13 +63,50 @@ def run(args: argparse.Namespace) -> int:
             found.append(Diagnostic(file, 1, 1, Severity.ERROR, f"cannot read: {reason}", "io"))
             continue
         sources[file] = text.splitlines()
-        found += check(text, file, settings=settings, catalog=catalog, scope=scope).diagnostics
-    if args.format == "json":
-        print(json.dumps([d.to_dict() for d in found], indent=2, ensure_ascii=False))
-    else:
-        for diagnostic in found:
-            print(format_text(diagnostic, sources.get(diagnostic.file, [])))
+        checked = check(text, file, settings=settings, catalog=catalog, scope=scope)
+        warnings = fork_warnings(text, file, settings) if args.cluster else []
+        found += normalize(checked.diagnostics + warnings) if warnings else checked.diagnostics
+    print_report(found, sources, args.format)
     return EXIT_PROBLEMS if has_errors(found) else EXIT_OK
+
+
+def from_files(args: argparse.Namespace) -> tuple[Settings | None, FileCatalog | None, bool]:
+    if args.kubeconfig or args.context or args.config_namespace:
+        raise UsageError("--kubeconfig, --context and --config-namespace go with --cluster")
+    settings = load_settings(args.config)
+    catalog, catalog_ok = load_catalog(args.catalog)
+    return settings, catalog, catalog_ok
+
+
+def from_cluster(args: argparse.Namespace) -> tuple[Settings | None, FileCatalog | None, bool]:
+    """The configuration and (with --repo) the catalog the cluster runs with; problems with
+    them on stderr."""
+    from knargo.catalog import FileCatalog
+    from knargo.cli.inputs import print_diagnostics
+    from knargo.cli.runners import cluster_config
+    from knargo.cli.secrets import read_scopes
+    from knargo.settings import parse_settings
+
+    if args.config or args.catalog:
+        raise UsageError(
+            "--cluster reads the configuration and the catalog from the cluster: "
+            "drop --config and --catalog"
+        )
+    with cluster_config(args) as (cluster, namespace, file, text):
+        scopes, catalog_problems = read_scopes(cluster, namespace) if args.repo else ({}, [])
+    settings, problems = parse_settings(text, file)
+    print_diagnostics(problems + catalog_problems)
+    catalog = FileCatalog(scopes) if scopes is not None and args.repo else None
+    return settings, catalog, scopes is not None
+
+
+def print_report(found: list[Diagnostic], sources: dict[str, list[str]], format: str) -> None:
+    """Diagnostics on stdout: text with source lines and carets, or a JSON list."""
+    if format == "json":
+        print(json.dumps([d.to_dict() for d in found], indent=2, ensure_ascii=False))
+        return
+    for diagnostic in found:
+        print(format_text(diagnostic, sources.get(diagnostic.file, [])))
 
 
 def format_text(diagnostic: Diagnostic, lines: list[str]) -> str:
