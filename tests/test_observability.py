@@ -224,6 +224,7 @@ def test_one_trace_id_from_the_push_to_the_last_status(
     assert main.METRICS.first_status.count() == 1
     assert main.METRICS.final_status.count() == 1
     assert main.METRICS.status_posts.value(forge="github", state="success") == 2
+    assert main.METRICS.kube_calls.value(verb="get", resource="workflows", outcome="ok") >= 1
     assert (
         main.METRICS.forge_calls.value(forge="github", operation="create_status", status="201") >= 4
     )

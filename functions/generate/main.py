@@ -31,7 +31,7 @@ LOG = EventLog("generate")
 METRICS = metrics.Metrics()
 try:
     RUNTIME = generate_runtime(os.environ)
-    CLUSTER = Cluster.connect(os.environ)
+    CLUSTER = Cluster.connect(os.environ, METRICS)
     metrics.serve_in_workers(METRICS, os.environ)
     tracing.configure(os.environ)
 except StartupError as exc:

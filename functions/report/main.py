@@ -35,7 +35,7 @@ try:
     STATUSES = StatusClient(
         SETTINGS, report_credentials(os.environ, SETTINGS), ForgeClient(metrics=METRICS)
     )
-    CLUSTER = Cluster.connect(os.environ)
+    CLUSTER = Cluster.connect(os.environ, METRICS)
     metrics.serve_in_workers(METRICS, os.environ)
     tracing.configure(os.environ)
 except StartupError as exc:

@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
 from knargo.errors import ClusterForbidden, PermanentError, StartupError, TemporaryError
+from knargo.metrics import Metrics
 
 __all__ = ["Cluster"]
 
@@ -34,9 +35,15 @@ TIMEOUT = (3.0, 10.0)  # connect, read
 class Cluster:
     """Workflows, CronWorkflows, and knargo's ConfigMaps and Secrets of one cluster."""
 
-    def __init__(self, api_client: k8s.ApiClient, namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        api_client: k8s.ApiClient,
+        namespace: str | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._client = api_client
-        self._api = k8s.CustomObjectsApi(api_client)
+        api = k8s.CustomObjectsApi(api_client)
+        self._api: Any = _Counted(api, metrics) if metrics is not None else api
         self._core_api: k8s.CoreV1Api | None = None
         self.namespace = namespace
         """The kubeconfig context's namespace, if it names one."""
@@ -52,7 +59,7 @@ class Cluster:
         self._client.close()  # type: ignore[no-untyped-call]
 
     @classmethod
-    def connect(cls, environ: Mapping[str, str]) -> Cluster:
+    def connect(cls, environ: Mapping[str, str], metrics: Metrics | None = None) -> Cluster:
         """In a pod, the service account; elsewhere `KUBECONFIG` (or ~/.kube/config)."""
         configuration = k8s.Configuration()
         try:
@@ -71,7 +78,7 @@ class Cluster:
             ) from None
         # No hidden retries (urllib3 would sleep on 429/503): the broker redelivers instead.
         configuration.retries = False
-        return cls(k8s.ApiClient(configuration))
+        return cls(k8s.ApiClient(configuration), metrics=metrics)
 
     @classmethod
     def from_kubeconfig(
@@ -128,7 +135,7 @@ class Cluster:
             raise _error(exc, f'get workflows in namespace "{namespace}"') from None
         except TransportError as exc:
             raise TemporaryError(f"Kubernetes API unreachable: {type(exc).__name__}") from None
-        return dict(found)  # type: ignore[call-overload,no-any-return]
+        return dict(found)
 
     def cron_workflows(self, namespace: str, selector: str) -> dict[str, dict[str, Any]]:
         """The CronWorkflows matching a label selector, by name."""
@@ -145,7 +152,7 @@ class Cluster:
             raise _error(exc, f'list cronworkflows in namespace "{namespace}"') from None
         except TransportError as exc:
             raise TemporaryError(f"Kubernetes API unreachable: {type(exc).__name__}") from None
-        items: list[dict[str, Any]] = dict(found).get("items", [])  # type: ignore[call-overload]
+        items: list[dict[str, Any]] = dict(found).get("items", [])
         return {item["metadata"]["name"]: item for item in items}
 
     def apply_cron_workflow(self, manifest: Mapping[str, Any]) -> None:
@@ -258,6 +265,33 @@ class Cluster:
             raise TemporaryError(f"Kubernetes API unreachable: {type(exc).__name__}") from None
         answer = json.loads(data) if data else {}
         return answer if isinstance(answer, dict) else {}
+
+
+class _Counted:
+    """The custom objects API, counting each call by verb, resource and outcome."""
+
+    def __init__(self, api: k8s.CustomObjectsApi, metrics: Metrics) -> None:
+        self._api, self._metrics = api, metrics
+
+    def __getattr__(self, method: str) -> Any:
+        call = getattr(self._api, method)
+        verb = method.split("_", 1)[0]
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            resource = str(args[3]) if len(args) > 3 else "?"
+            outcome = "ok"
+            try:
+                return call(*args, **kwargs)
+            except ApiException as exc:
+                outcome = str(exc.status)
+                raise
+            except TransportError:
+                outcome = "unreachable"
+                raise
+            finally:
+                self._metrics.kube_calls.inc(verb=verb, resource=resource, outcome=outcome)
+
+        return counted
 
 
 def _status(exc: ApiException) -> dict[str, Any]:

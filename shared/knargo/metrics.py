@@ -5,9 +5,10 @@ Counters and histograms with labels, kept in memory and written in the Prometheu
 scale to zero); what knargo needs is this page. Tests read the output with
 prometheus_client's own parser.
 
-The metrics are served on their own port (`KNARGO_METRICS_PORT`, default 9090), not on the
-function's: Knative routes only the container port to the (public) webhook URL, so the
-metrics stay reachable for a scraper inside the cluster and never from outside.
+The metrics are served on their own port (`KNARGO_METRICS_PORT`, default 9464; Knative's
+queue-proxy uses 9090 and 9091 in the same pod), not on the function's: Knative routes only
+the container port to the (public) webhook URL, so the metrics stay reachable for a scraper
+inside the cluster and never from outside.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def serve_in_workers(metrics: Metrics, environ: Mapping[str, str]) -> None:
     handles requests, so the server is started after each fork, in the child.
     `KNARGO_METRICS_PORT=0` turns it off.
     """
-    text = environ.get("KNARGO_METRICS_PORT", "9090")
+    text = environ.get("KNARGO_METRICS_PORT", "9464")
     if not text.isdigit():
         raise StartupError(f"KNARGO_METRICS_PORT: {text!r} is not a port number")
     port = int(text)
