@@ -84,13 +84,8 @@ class FileCatalog:
 
 
 def load_catalog(path: str | FilePath) -> tuple[FileCatalog | None, list[Diagnostic]]:
-    file = str(path)
-    try:
-        text = FilePath(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        return None, [Diagnostic(file, 1, 1, Severity.ERROR, f"cannot read: {reason}", "io")]
-    return parse_catalog(text, file)
+    text, problems = positions.read(path)
+    return (None, problems) if text is None else parse_catalog(text, str(path))
 
 
 def parse_catalog(text: str, file: str) -> tuple[FileCatalog | None, list[Diagnostic]]:

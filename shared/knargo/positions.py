@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path as FilePath
 from typing import Any, NamedTuple
 
 import yaml
 
 from knargo.diagnostics import Diagnostic, Severity
 
-__all__ = ["Document", "Mark", "Path", "core_schema", "load"]
+__all__ = ["Document", "Mark", "Path", "core_schema", "load", "read"]
 
 Path = tuple[str | int, ...]
 
@@ -101,6 +103,15 @@ def _nearest(marks: dict[Path, Mark], path: Path) -> Mark:
         if mark is not None:
             return mark
     return Mark(1, 1)
+
+
+def read(path: str | PathLike[str]) -> tuple[str | None, list[Diagnostic]]:
+    """A file's UTF-8 text, or a diagnostic saying why it cannot be read."""
+    try:
+        return FilePath(path).read_text(encoding="utf-8"), []
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        return None, [Diagnostic(str(path), 1, 1, Severity.ERROR, f"cannot read: {reason}", "io")]
 
 
 def load(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:

@@ -182,13 +182,8 @@ class Settings(_Model):
 
 def load_settings(path: str | FilePath) -> tuple[Settings | None, list[Diagnostic]]:
     """Read a configuration file; the diagnostics say what is wrong and where."""
-    file = str(path)
-    try:
-        text = FilePath(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        return None, [Diagnostic(file, 1, 1, Severity.ERROR, f"cannot read: {reason}", "io")]
-    return parse_settings(text, file)
+    text, problems = positions.read(path)
+    return (None, problems) if text is None else parse_settings(text, str(path))
 
 
 def parse_settings(text: str, file: str) -> tuple[Settings | None, list[Diagnostic]]:

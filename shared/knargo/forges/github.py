@@ -26,6 +26,7 @@ from knargo.forges.payload import (
     hmac_sha256_hex,
     opt_str,
     paths_of,
+    post_status,
     req_dict,
     req_int,
     req_str,
@@ -246,10 +247,9 @@ class GitHubStatuses:
             f"/repos/{repository}/statuses/{sha}",
             f'post status "{context}" on {sha[:12]} in {repository}',
         )
-        body = {"state": state, "context": context, "description": description}
-        if target_url:
-            body["target_url"] = target_url
-        return ApiRequest("POST", request.url, request.headers, {}, request.operation, body)
+        return post_status(
+            request, {"state": state, "context": context, "description": description}, target_url
+        )
 
 
 def _statuses(entries: Any, state_key: str) -> list[tuple[str, str, str, str | None]]:

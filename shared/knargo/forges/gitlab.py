@@ -28,6 +28,7 @@ from knargo.forges.payload import (
     changed_paths,
     opt_str,
     paths_of,
+    post_status,
     req_dict,
     req_int,
     req_str,
@@ -288,10 +289,9 @@ class GitLabStatuses:
             f"/projects/{quote(repository, safe='')}/statuses/{sha}",
             f'post status "{context}" on {sha[:12]} in {repository}',
         )
-        body = {"state": state, "name": context, "description": description}
-        if target_url:
-            body["target_url"] = target_url
-        return ApiRequest("POST", request.url, request.headers, {}, request.operation, body)
+        return post_status(
+            request, {"state": state, "name": context, "description": description}, target_url
+        )
 
 
 STATUSES = GitLabStatuses()

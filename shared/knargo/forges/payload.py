@@ -33,6 +33,7 @@ __all__ = [
     "hmac_sha256_hex",
     "opt_str",
     "paths_of",
+    "post_status",
     "req_dict",
     "req_int",
     "req_str",
@@ -188,6 +189,12 @@ class StatusApi(Protocol):
         description: str,
         target_url: str | None,
     ) -> ApiRequest: ...
+
+
+def post_status(request: ApiRequest, body: Mapping[str, Any], target_url: str | None) -> ApiRequest:
+    """`request` (built as a GET) as the POST of a status body, with the link if there is one."""
+    json_body = {**body, "target_url": target_url} if target_url else dict(body)
+    return ApiRequest("POST", request.url, request.headers, {}, request.operation, json_body)
 
 
 def hmac_sha256_hex(secret: bytes, body: bytes) -> str:
