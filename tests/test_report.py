@@ -295,3 +295,45 @@ def test_any_order_of_events_ends_in_the_true_final_statuses(
     assert forge.final() == truth.final()
     transitions = 3 * 5  # queued, running, final for the pipeline and each job
     assert len(forge.posts) <= transitions + 2
+
+
+class SlowForge(Forge):
+    """A forge that takes its time to answer, as real ones do."""
+
+    def current(self, event: GitEvent, sha: str) -> list[Current]:
+        import time
+
+        shown = super().current(event, sha)  # what the forge shows now...
+        time.sleep(0.02)  # ...reaches the function a little later
+        return shown
+
+
+@pytest.mark.parametrize("locked", [True, False])
+def test_concurrent_events_of_one_commit_post_each_transition_once(locked: bool) -> None:
+    import threading
+
+    from knargo.report import CommitLocks
+
+    event, cluster = git_event(), Cluster()
+    manifest = workflow_manifest(event)
+    snapshots = list(run(manifest, {"test": "Failed"}))
+    cluster.workflow = snapshots[-1]
+    forge = SlowForge("github")
+    locks = CommitLocks() if locked else None
+    envelopes = [submitted(event, manifest)] + [updated(s) for s in snapshots] * 2
+    threads = [
+        threading.Thread(target=report, args=(e, SETTINGS, forge, cluster, locks))
+        for e in envelopes
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    contexts = {p.context for p in forge.posts}
+    if locked:
+        # every event reads the finished Workflow: each context goes straight to its final
+        # state (the submitted reply may still queue first), and nothing is posted twice
+        assert len(forge.posts) <= 2 * len(contexts)
+        assert len(forge.posts) == len(set(forge.posts))
+    else:  # without the lock the race shows: the same status posted again
+        assert len(forge.posts) > len(set(forge.posts))

@@ -24,7 +24,7 @@ from knargo.kube import Cluster
 from knargo.logs import EventLog
 from knargo.network import ForgeClient, StatusClient
 from knargo.outcomes import failure
-from knargo.report import Reported, dead_letter, report
+from knargo.report import CommitLocks, Reported, dead_letter, report
 from knargo.startup import load_config, report_credentials
 from knargo.status import State
 
@@ -36,6 +36,7 @@ try:
         SETTINGS, report_credentials(os.environ, SETTINGS), ForgeClient(metrics=METRICS)
     )
     CLUSTER = Cluster.connect(os.environ, METRICS)
+    LOCKS = CommitLocks()
     metrics.serve_in_workers(METRICS, os.environ)
     tracing.configure(os.environ)
 except StartupError as exc:
@@ -80,7 +81,7 @@ def _count(envelope: events.Envelope, result: Reported) -> None:
 
 def _dead_letter(envelope, started):  # type: ignore[no-untyped-def]
     METRICS.dead_letters.inc(type=envelope.type)
-    result = dead_letter(envelope, SETTINGS, STATUSES)
+    result = dead_letter(envelope, SETTINGS, STATUSES, LOCKS)
     _count(envelope, result)
     LOG.handled(
         "dead letter",
@@ -110,7 +111,7 @@ def handle(request):  # type: ignore[no-untyped-def]
         if request.path.rstrip("/") == "/dead-letter":
             return _dead_letter(envelope, started)
         with tracing.span("report", _traceparent(envelope), event_type=envelope.type):
-            result = report(envelope, SETTINGS, STATUSES, CLUSTER)
+            result = report(envelope, SETTINGS, STATUSES, CLUSTER, LOCKS)
     except (cloudevent.InvalidCloudEvent, PermanentError) as exc:
         LOG.handled(
             "invalid",

@@ -11,6 +11,9 @@ transitions are posted (`knargo.status.due`). Forge answers that retrying cannot
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,7 +31,7 @@ from knargo.events import Envelope, GitEvent
 from knargo.forges import StatusApi
 from knargo.settings import Settings
 
-__all__ = ["Reported", "Statuses", "WorkflowReader", "dead_letter", "report"]
+__all__ = ["CommitLocks", "Reported", "Statuses", "WorkflowReader", "dead_letter", "report"]
 
 
 class Statuses(Protocol):
@@ -52,13 +55,37 @@ class Reported:
     problem: str = ""
 
 
+class CommitLocks:
+    """A lock per commit: events of one commit handled at once (a worker has threads) must
+    not each read the same statuses and post the same transition, or post an old one last.
+    A fixed set of locks, chosen by the commit, keeps the memory bounded; two commits that
+    share one only wait for each other."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._locks = [threading.Lock() for _ in range(size)]
+
+    def __call__(self, event: GitEvent) -> threading.Lock:
+        key = f"{event.forge_name}/{event.repository.lower()}@{event.sha}"
+        return self._locks[zlib.crc32(key.encode()) % len(self._locks)]
+
+
 def report(
-    envelope: Envelope, settings: Settings, statuses: Statuses, cluster: WorkflowReader
+    envelope: Envelope,
+    settings: Settings,
+    statuses: Statuses,
+    cluster: WorkflowReader,
+    locks: CommitLocks | None = None,
 ) -> Reported:
-    """Raises PermanentError for events that are not knargo's (answered 400)."""
+    """Raises PermanentError for events that are not knargo's (answered 400). Reading the
+    commit's statuses and posting happen under the commit's lock, when `locks` is given."""
     event, wanted = _wanted(envelope, settings, cluster)
     if not wanted:
         return Reported(event, [])
+    with locks(event) if locks is not None else contextlib.nullcontext():
+        return _post(event, wanted, statuses)
+
+
+def _post(event: GitEvent, wanted: list[status.Update], statuses: Statuses) -> Reported:
     try:
         api = statuses.api(event)
         current = statuses.current(event, event.sha)
@@ -126,7 +153,9 @@ def _current_workflow(body: Any, cluster: WorkflowReader) -> Mapping[str, Any]:
 DEAD_LETTER = "could not be processed"
 
 
-def dead_letter(envelope: Envelope, settings: Settings, statuses: Statuses) -> Reported:
+def dead_letter(
+    envelope: Envelope, settings: Settings, statuses: Statuses, locks: CommitLocks | None = None
+) -> Reported:
     """An event the broker gave up on: where it names a commit, mark the pipeline context
     with an error, unless a final status is already there (a later event got through)."""
     event = _named_event(envelope)
@@ -137,6 +166,11 @@ def dead_letter(envelope: Envelope, settings: Settings, statuses: Statuses) -> R
     update = status.Update(
         settings.status_context, status.State.ERROR, reason + (f" (HTTP {code})" if code else "")
     )
+    with locks(event) if locks is not None else contextlib.nullcontext():
+        return _mark(event, update, statuses)
+
+
+def _mark(event: GitEvent, update: status.Update, statuses: Statuses) -> Reported:
     try:
         api = statuses.api(event)
         shown = {c.context.lower(): c for c in statuses.current(event, event.sha)}
