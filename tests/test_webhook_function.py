@@ -755,3 +755,21 @@ def test_two_forges_of_one_kind_may_share_a_secret() -> None:
         credentials,
     )
     assert isinstance(outcome, Publish) and outcome.event.forge_name == "ghe"
+
+
+def test_ce_overrides_are_added_to_every_event(
+    tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deliveries import webhook_client
+
+    monkeypatch.setenv("K_CE_OVERRIDES", '{"extensions": {"cluster": "eu-1"}}')
+    overridden = webhook_client(tmp_path, sink, monkeypatch)
+    body = push_body()
+    assert (
+        overridden.post(
+            "/", data=body, headers=signed("github", "github", "push", body)
+        ).status_code
+        == 202
+    )
+    assert sink.events[0].extensions["cluster"] == "eu-1"
+    assert sink.headers[0]["ce-cluster"] == "eu-1"
