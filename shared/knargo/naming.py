@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 
 __all__ = [
     "RESERVED_TEMPLATE_NAMES",
+    "annotations_safe",
     "cron_workflow_name",
     "digest",
     "label_value",

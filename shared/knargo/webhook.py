@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -64,8 +64,6 @@ class Publish:
 
     event: GitEvent
     forge: Forge
-    event_name: str = ""
-    extensions: dict[str, str] = field(default_factory=dict)
 
 
 def _refuse(status: int, error: str, reason: str, forge: str | None = None) -> Answer:
