@@ -73,7 +73,7 @@ class DevServer:
         if isinstance(outcome, webhook.Answer):
             return outcome
         event = outcome.event
-        self.chain.publish(event, outcome.extensions)
+        self.chain.publish(event)
         reason = f"published {event.kind.value} of {event.ref} at {event.sha[:12]}"
         return webhook.Answer(
             202, {"id": event.delivery_id, "type": event.cloud_event_type}, reason, event.forge_name
