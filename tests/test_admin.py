@@ -11,10 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kubernetes.utils.quantity import parse_quantity as client_parse_quantity
 
-from knargo import admin
-from knargo.admin import InvalidInput, parse_quantity
+from knargo import admin, forkcheck
+from knargo.admin import InvalidInput
 from knargo.catalog import parse_catalog
 from knargo.naming import secret_object_name
+from knargo.quantities import parse_quantity
 from knargo.settings import _QUANTITY as SETTINGS_QUANTITY
 from knargo.settings import Settings
 
@@ -313,7 +314,7 @@ def test_secret_rows_join_the_catalog_and_the_secrets() -> None:
 
 def fork_messages(text: str, fork_pull_requests: str = "run") -> list[str]:
     settings = Settings(forges=GITHUB, fork_pull_requests=fork_pull_requests)
-    return [str(d) for d in admin.fork_warnings(text, "ci.yaml", settings)]
+    return [str(d) for d in forkcheck.fork_warnings(text, "ci.yaml", settings)]
 
 
 def job(condition: str | None = None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from golden import assert_golden
-from knargo import admin
+from knargo import runnercheck
 from knargo.cli import main
 from knargo.settings import Settings
 from kubefake import FakeKube, running_kube
@@ -71,8 +71,8 @@ def test_every_problem_kind_has_a_case() -> None:
 @pytest.mark.parametrize("name", sorted(p.stem for p in CASES.glob("*.yaml")))
 def test_clean_runners_are_what_the_functions_accept(name: str) -> None:
     text = (CASES / f"{name}.yaml").read_text()
-    if admin.check_runners(text, "config.yaml") == []:
-        Settings(forges=GITHUB, runners=admin.runners_of(text))  # does not raise
+    if runnercheck.check_runners(text, "config.yaml") == []:
+        Settings(forges=GITHUB, runners=runnercheck.runners_of(text))  # does not raise
 
 
 def test_the_example_configurations_are_clean(capsys: Capture) -> None:

@@ -45,8 +45,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from knargo.admin import fork_warnings
     from knargo.diagnostics import Diagnostic, Severity, has_errors, normalize
+    from knargo.forkcheck import fork_warnings
     from knargo.lint import check
 
     settings, catalog, ok = from_cluster(args) if args.cluster else from_files(args)

@@ -61,9 +61,9 @@ def add_parser(commands: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from knargo.admin import check_runners
     from knargo.cli.lint import print_report
     from knargo.diagnostics import has_errors
+    from knargo.runnercheck import check_runners
 
     file, text, found = read_source(args)
     found = check_runners(text, file) if text is not None else found
@@ -72,9 +72,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from knargo.admin import check_runners, runners_of
     from knargo.cli.inputs import print_diagnostics
     from knargo.diagnostics import has_errors
+    from knargo.runnercheck import check_runners, runners_of
 
     file, text, found = read_source(args)
     found = check_runners(text, file) if text is not None else found
