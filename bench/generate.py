@@ -1224,14 +1224,6 @@ def consistency(bench: Bench) -> Consistency:
 
 
 @dataclass
-class Goal:
-    name: str
-    target: str
-    measured: str
-    met: bool
-
-
-@dataclass
 class Report:
     python: str
     platform: str
@@ -1253,7 +1245,7 @@ class Report:
     breakdown: list[Stage]
     dev_only_imported: dict[str, list[str]]
     light_client_estimate_ms: float
-    goals: list[Goal] = field(default_factory=list)
+    goals: list[wh.Goal] = field(default_factory=list)
 
 
 def measure_direct(bench: Bench, manifests: list[dict[str, Any]]) -> list[DirectTiming]:
@@ -1347,7 +1339,7 @@ def own_steps_ms(report: Report) -> float:
     return sum(s.median_ms for s in report.in_process)
 
 
-def goals(report: Report) -> list[Goal]:
+def goals(report: Report) -> list[wh.Goal]:
     load = report.load.summary
     trivial, generate_, production = (
         next(s for s in report.startup if s.function == name)
@@ -1355,25 +1347,25 @@ def goals(report: Report) -> list[Goal]:
     )
     ratio, production_ratio = (s.median_s / trivial.median_s for s in (generate_, production))
     return [
-        Goal(
+        wh.Goal(
             "own CPU per event (gunicorn worker)",
             f"< {GOAL_OWN_MS:g} ms",
             f"{load.worker_cpu_ms_per_event:.2f} ms",
             load.worker_cpu_ms_per_event < GOAL_OWN_MS,
         ),
-        Goal(
+        wh.Goal(
             "own steps in-process (decode..encode)",
             f"< {GOAL_OWN_MS:g} ms",
             f"{own_steps_ms(report):.2f} ms",
             own_steps_ms(report) < GOAL_OWN_MS,
         ),
-        Goal(
+        wh.Goal(
             "start-up / trivial (this venv)",
             f"<= {GOAL_STARTUP:g}x",
             f"{ratio:.2f}x ({generate_.median_s * 1000:.0f} / {trivial.median_s * 1000:.0f} ms)",
             ratio <= GOAL_STARTUP,
         ),
-        Goal(
+        wh.Goal(
             "start-up / trivial (production packages)",
             f"<= {GOAL_STARTUP:g}x",
             f"{production_ratio:.2f}x ({production.median_s * 1000:.0f} / "

@@ -1174,14 +1174,6 @@ def check_answers(running: wh.Running, answers: list[Answer]) -> None:
 
 
 @dataclass
-class Goal:
-    name: str
-    target: str
-    measured: str
-    met: bool
-
-
-@dataclass
 class Report:
     python: str
     platform: str
@@ -1199,7 +1191,7 @@ class Report:
     imports_top: list[wh.ImportEntry]
     imports_extra: list[wh.ImportEntry]
     breakdown: list[gen.Stage]
-    goals: list[Goal] = field(default_factory=list)
+    goals: list[wh.Goal] = field(default_factory=list)
 
 
 def startup_posts(bench: Bench) -> int:
@@ -1242,14 +1234,14 @@ def run(bench: Bench) -> Report:
     return report
 
 
-def goals(report: Report) -> list[Goal]:
+def goals(report: Report) -> list[wh.Goal]:
     one, overlap = report.load.calls, report.load.overlap.calls
     both = (one, overlap)
     most = max(c.max_lists_per_event for c in both)
     lists, events_ = sum(c.lists for c in both), sum(c.events for c in both)
     runs, final_ok = sum(c.runs for c in both), sum(c.runs_final_ok for c in both)
     return [
-        Goal(
+        wh.Goal(
             "forge list calls per event (every run)",
             f"<= {GOAL_LISTS_PER_EVENT:g}",
             f"{most:.2f} at most ({lists} for {events_} events)",
@@ -1257,7 +1249,7 @@ def goals(report: Report) -> list[Goal]:
         ),
         posts_goal("status posts, a run's events one at a time", one),
         posts_goal(f"status posts, up to {CONCURRENCY} of a run's events at once", overlap),
-        Goal(
+        wh.Goal(
             "last status = the run's final state",
             "every context",
             f"{final_ok} of {runs} runs",
@@ -1266,8 +1258,8 @@ def goals(report: Report) -> list[Goal]:
     ]
 
 
-def posts_goal(name: str, calls: Calls) -> Goal:
-    return Goal(
+def posts_goal(name: str, calls: Calls) -> wh.Goal:
+    return wh.Goal(
         name,
         "<= transitions",
         f"{calls.posts} / {calls.transitions} ({calls.runs_over} of {calls.runs} runs over)",
