@@ -26,7 +26,7 @@ What it measures:
 * The function's own CPU time per event: the gunicorn worker's utime+stime (/proc) over the
   measured runs divided by the events, beside the fakes' CPU time; the fakes' time per
   request, timed directly (sequential requests from this process) and inside the fakes; and,
-  in this process, `knargo.generate.generate` with in-memory stubs (no network), the
+  in this process, `knargo.functions.generate.generate` with in-memory stubs (no network), the
   CloudEvent decode/encode and the kubernetes client's (de)serialisation of one Workflow.
 * Start-up: spawn to the first 200 answer to a POST of a real event (polled every 2 ms), 7
   runs and a warm-up each, interleaved with a trivial functions-framework CloudEvent function,
@@ -69,13 +69,13 @@ from urllib.parse import urlencode, urlsplit
 import webhook as wh  # bench/webhook.py (this script's directory is first on sys.path)
 from packaging.requirements import Requirement
 
-from knargo import cloudevent, events
-from knargo.catalog import FileCatalog, parse_catalog
-from knargo.events import GitEvent
+from knargo.config.catalog import FileCatalog, parse_catalog
+from knargo.config.settings import Settings, parse_settings
+from knargo.contract import cloudevent, events
+from knargo.contract.events import GitEvent
 from knargo.forges import FILES
-from knargo.generate import generate
-from knargo.settings import Settings, parse_settings
-from knargo.webhook import to_cloudevent
+from knargo.functions.generate import generate
+from knargo.functions.webhook import to_cloudevent
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATE_SOURCE = "functions/generate/main.py"
@@ -861,12 +861,15 @@ imported = time.perf_counter()
 done = time.perf_counter()
 print(json.dumps([(imported - started) * 1000, (done - imported) * 1000]))
 """
-# What functions/generate/main.py imports besides knargo.kube, so that importing knargo.kube
+# What functions/generate/main.py imports besides knargo.io.kube, so that importing knargo.io.kube
 # after it costs what the kubernetes client adds to the function.
 GENERATE_PRELOAD = (
     "import functions_framework, httpx, pydantic, yaml\n"
-    "from knargo import cloudevent, events, generate, logs, metrics, network, outcomes, startup"
-    "\nfrom knargo import tracing"
+    "from knargo.contract import cloudevent, events, outcomes\n"
+    "from knargo.functions import generate\n"
+    "from knargo.observability import logs, metrics, tracing\n"
+    "from knargo.io import network\n"
+    "from knargo.config import startup"
 )
 
 
@@ -891,10 +894,10 @@ KUBE_CASES = (
     ),
     KubeCase("client.CoreV1Api, first use", "client.CoreV1Api", "from kubernetes import client"),
     KubeCase(
-        "import knargo.kube after the function's other imports",
-        "import knargo.kube",
+        "import knargo.io.kube after the function's other imports",
+        "import knargo.io.kube",
         GENERATE_PRELOAD,
-        "knargo.kube.Cluster.connect(os.environ)",
+        "knargo.io.kube.Cluster.connect(os.environ)",
     ),
 )
 
@@ -965,11 +968,15 @@ mark("import pydantic")
 import httpx
 mark("import httpx")
 import yaml
-from knargo import cloudevent, events, generate, logs, metrics, network, outcomes, startup
-from knargo import tracing
-mark("import knargo (all the function imports but knargo.kube)")
-from knargo.kube import Cluster
-mark("import knargo.kube (the kubernetes client)")
+from knargo.contract import cloudevent, events, outcomes
+from knargo.functions import generate
+from knargo.observability import logs, metrics
+from knargo.io import network
+from knargo.config import startup
+from knargo.observability import tracing
+mark("import knargo (all the function imports but knargo.io.kube)")
+from knargo.io.kube import Cluster
+mark("import knargo.io.kube (the kubernetes client)")
 runtime = startup.generate_runtime(os.environ)
 mark("generate_runtime: configuration, credentials, catalog")
 cluster = Cluster.connect(os.environ)
@@ -1263,7 +1270,7 @@ def measure_direct(bench: Bench, manifests: list[dict[str, Any]]) -> list[Direct
 
 
 def light_client_estimate(startup: list[wh.StartupSummary], imports: list[KubeImport]) -> float:
-    """The production-like start-up minus what knargo.kube and Cluster.connect add to it."""
+    """The production-like start-up minus what knargo.io.kube and Cluster.connect add to it."""
     production = next(s for s in startup if s.function == PRODUCTION)
     marginal = next(i for i in imports if i.connect_ms is not None and i.packages == "production")
     # A light client needs no import of its own (httpx and yaml are loaded already).
@@ -1509,7 +1516,7 @@ def print_kube_imports(report: Report) -> None:
     headers = ["case", "packages", "runs", "median", "min", "connect"]
     print(wh.table(headers, rows))
     print(
-        "  start-up without knargo.kube's import and Cluster.connect (production-like run "
+        "  start-up without knargo.io.kube's import and Cluster.connect (production-like run "
         f"minus both): ~{report.light_client_estimate_ms:.0f} ms"
     )
 

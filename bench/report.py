@@ -14,8 +14,8 @@ variable, so no span is exported). It reads Workflows from the Kubernetes API fa
 (tests/forgefake.py, GitHub), each fake in a process of its own.
 
 The traffic is that of real pipeline runs: the 10-job ci.yaml of bench/generate.py (build,
-then 7 jobs in parallel, then package and deploy), translated by `knargo.lint.check` and
-`knargo.translate.plan` for a push to main of a new commit, one job failing
+then 7 jobs in parallel, then package and deploy), translated by `knargo.language.lint.check` and
+`knargo.translation.plan.plan` for a push to main of a new commit, one job failing
 (test-integration, so package and deploy are omitted). Each run is generate's
 `dev.knargo.pipeline.submitted` reply, then one `dev.knargo.workflow.updated` per node change
 as Argo's controller makes them (tests/argo_sim.py; the body is the Workflow, as the Sensor
@@ -72,13 +72,13 @@ from typing import Any
 import generate as gen  # bench/generate.py (this script's directory is first on sys.path)
 import webhook as wh  # bench/webhook.py
 
-from knargo import cloudevent, events
-from knargo.dialect import CiConfig
-from knargo.generate import Reply
-from knargo.lint import check
-from knargo.settings import Settings
-from knargo.translate import Plan as Planned
-from knargo.translate import plan
+from knargo.config.settings import Settings
+from knargo.contract import cloudevent, events
+from knargo.functions.generate import Reply
+from knargo.language.dialect import CiConfig
+from knargo.language.lint import check
+from knargo.translation.plan import Plan as Planned
+from knargo.translation.plan import plan
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_SOURCE = "functions/report/main.py"
@@ -904,12 +904,11 @@ def measure_startup(bench: Bench) -> list[wh.StartupSummary]:
 
 
 # The report function's start-up by stage in a fresh interpreter, then two pipeline.skipped
-# events handled through `knargo.report.report` against the fakes (argv: the function's source
-# and the two events as JSON). The function's module is parsed (outside the clock) and run
-# statement by statement as written: its imports (functions_framework's first, knargo.kube's
-# apart), its globals, then each statement of its start-up `try:` block on its own, then the
-# rest (the handlers). The events use its SETTINGS, STATUSES and CLUSTER. Prints
-# [[stage, ms], ...].
+# events handled through `knargo.functions.report.report` against the fakes (argv: the
+# function's source and the two events as JSON). The function's module is parsed (outside the
+# clock) and run statement by statement as written: its imports (functions_framework's first,
+# knargo.io.kube's apart), then each other statement on its own (the start-up, then the
+# handler). The events use its SETTINGS, STATUSES and CLUSTER. Prints [[stage, ms], ...].
 BREAKDOWN = """\
 import ast, json, sys, time
 from pathlib import Path
@@ -934,20 +933,22 @@ def imported(node):
 
 
 imports = [n for n in tree.body if imported(n)]
-start = next(i for i, n in enumerate(tree.body) if isinstance(n, ast.Try))
 run(n for n in imports if imported(n) == {"functions_framework"})
 mark("import functions_framework (the trivial function pays it too)")
-run(n for n in imports if not imported(n) & {"functions_framework", "knargo.kube"})
-mark("the function's other imports but knargo.kube")
-run(n for n in imports if imported(n) == {"knargo.kube"})
-mark("import knargo.kube (the kubernetes client)")
-run(n for n in tree.body[:start] if not imported(n))
-mark("its globals before start-up")
-for node in tree.body[start].body:
+run(n for n in imports if not imported(n) & {"functions_framework", "knargo.io.kube"})
+mark("the function's other imports but knargo.io.kube")
+run(n for n in imports if imported(n) == {"knargo.io.kube"})
+mark("import knargo.io.kube (the kubernetes client)")
+for node in tree.body:
+    if imported(node) or isinstance(node, ast.Expr):
+        continue
     run([node])
-    mark("start-up: " + ast.unparse(node).split("(")[0])
-run(tree.body[start + 1 :])
-mark("the rest of the module (the handlers)")
+    if isinstance(node, ast.FunctionDef):
+        mark("def " + node.name)
+    else:
+        mark("start-up: " + ast.unparse(node).split("(")[0])
+from knargo.contract import cloudevent
+from knargo.functions.report import report
 stages = ("first event: decode, report() against the forge fake", "(second event, for comparison)")
 for stage, text in zip(stages, sys.argv[2:4]):
     message = json.loads(text)

@@ -43,12 +43,12 @@ import tracemalloc
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import knargo.translate
+import knargo.translation.plan
 from knargo.cli.render import dump
-from knargo.events import GitEvent
-from knargo.lint import check
-from knargo.settings import Settings
-from knargo.translate import plan
+from knargo.config.settings import Settings
+from knargo.contract.events import GitEvent
+from knargo.language.lint import check
+from knargo.translation.plan import plan
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = "examples/ci.yaml"
@@ -550,7 +550,7 @@ def run(quick: bool) -> Report:
 
     # A 1,000-job Workflow is over the size Kubernetes can store, which plan() reports as a
     # rejection; lift that guard (its check still runs) so the translation itself is timed.
-    knargo.translate.MAX_MANIFEST_BYTES = sys.maxsize
+    knargo.translation.plan.MAX_MANIFEST_BYTES = sys.maxsize
     progress("size guard lifted: Workflows of 1,000 jobs are over what Kubernetes can store")
     settings = Settings.embedded()
     event = bench_event()

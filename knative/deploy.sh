@@ -71,7 +71,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 BROKER=knargo
 DELIVERY=knative/patches/delivery.yaml
-# Trigger name, event type (shared/knargo/events.py), subscriber: as in knative/triggers.yaml.
+# Trigger name, event type (shared/knargo/contract/events.py), subscriber: as in knative/triggers.yaml.
 TRIGGERS=(
   "generate-git-push dev.knargo.git.push generate"
   "generate-git-pull-request dev.knargo.git.pull_request generate"

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from knargo.cloudevent import InvalidCloudEvent, decode
-from knargo.events import Envelope
+from knargo.contract.cloudevent import InvalidCloudEvent, decode
+from knargo.contract.events import Envelope
 
 __all__ = ["Sink", "running_sink"]
 

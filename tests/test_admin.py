@@ -11,13 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kubernetes.utils.quantity import parse_quantity as client_parse_quantity
 
-from knargo import admin, forkcheck
-from knargo.admin import InvalidInput
-from knargo.catalog import parse_catalog
-from knargo.naming import secret_object_name
-from knargo.quantities import parse_quantity
-from knargo.settings import _QUANTITY as SETTINGS_QUANTITY
-from knargo.settings import Settings
+from knargo.config import admin
+from knargo.config.admin import InvalidInput
+from knargo.config.catalog import parse_catalog
+from knargo.config.quantities import parse_quantity
+from knargo.config.settings import _QUANTITY as SETTINGS_QUANTITY
+from knargo.config.settings import Settings
+from knargo.formats.naming import secret_object_name
+from knargo.language import forkcheck
 
 GITHUB = [{"name": "github", "kind": "github", "api_url": "x", "web_url": "https://github.com"}]
 

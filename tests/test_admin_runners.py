@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from golden import assert_golden
-from knargo import runnercheck
 from knargo.cli import main
-from knargo.settings import Settings
+from knargo.config import runnercheck
+from knargo.config.settings import Settings
 from kubefake import FakeKube, running_kube
 
 CASES = Path(__file__).parent / "golden" / "runners"

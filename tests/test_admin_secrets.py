@@ -24,12 +24,12 @@ from typing import Any
 
 import pytest
 
-from knargo import admin
-from knargo.catalog import parse_catalog
 from knargo.cli import main
 from knargo.cli import secrets as secrets_cli
-from knargo.kube import Cluster
-from knargo.naming import secret_object_name
+from knargo.config import admin
+from knargo.config.catalog import parse_catalog
+from knargo.formats.naming import secret_object_name
+from knargo.io.kube import Cluster
 from kubefake import FakeKube, running_kube
 
 ROOT = Path(__file__).resolve().parent.parent

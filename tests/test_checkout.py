@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 
 from gitserver import TIMEOUT, GitDaemon, GitHttpServer, git_env, missing_git
-from knargo import jobpod
-from knargo.events import GitEvent
-from knargo.lint import check
-from knargo.settings import Settings
-from knargo.translate import plan
+from knargo.config.settings import Settings
+from knargo.contract.events import GitEvent
+from knargo.language.lint import check
+from knargo.translation import jobpod
+from knargo.translation.plan import plan
 
 _MISSING = missing_git()
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")

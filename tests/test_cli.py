@@ -179,7 +179,7 @@ def test_schema_and_version(capsys: Capture) -> None:
 def test_internal_errors_exit_3_without_a_traceback(
     capsys: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import knargo.lint as lint_module
+    import knargo.language.lint as lint_module
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("secret detail")

@@ -1,4 +1,4 @@
-"""Tests for knargo.conditions: the `if:` condition language."""
+"""Tests for knargo.language.conditions: the `if:` condition language."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from knargo.conditions import VARIABLES, Condition, ConditionError, parse
+from knargo.language.conditions import VARIABLES, Condition, ConditionError, parse
 
 PUSH: dict[str, str | bool] = {
     "event": "push",

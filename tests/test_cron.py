@@ -1,4 +1,4 @@
-"""knargo.cron against robfig/cron v3: the reference table, edge cases and a property."""
+"""knargo.language.cron against robfig/cron v3: the reference table, edge cases and a property."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from knargo.cron import CronError, check_argo_pattern, normalize, parse_standard
+from knargo.language.cron import CronError, check_argo_pattern, normalize, parse_standard
 from reference import reference_dir, reference_path
 
 TABLE = ("fixtures", "cron", "robfig-v3-standard.tsv")

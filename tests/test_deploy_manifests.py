@@ -26,12 +26,12 @@ import pytest
 import yaml
 
 import knargo
-from knargo import events
-from knargo.catalog import parse_catalog
-from knargo.credentials import DEFAULT_DIR
-from knargo.settings import Settings, parse_settings
-from knargo.startup import DEFAULT_CATALOG, DEFAULT_CONFIG
-from knargo.translate import MANAGED_BY
+from knargo.config.catalog import parse_catalog
+from knargo.config.credentials import DEFAULT_DIR
+from knargo.config.settings import Settings, parse_settings
+from knargo.config.startup import DEFAULT_CATALOG, DEFAULT_CONFIG
+from knargo.contract import events
+from knargo.translation.plan import MANAGED_BY
 from reference import reference_path
 
 ROOT = Path(__file__).resolve().parent.parent

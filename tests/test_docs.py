@@ -16,9 +16,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from knargo import positions
 from knargo.cli import main
 from knargo.cli.schema import ci_schema
+from knargo.formats import positions
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "ci-yaml.md"

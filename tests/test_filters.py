@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from knargo.catalog import FileCatalog, lookup_scopes, parse_catalog, resolve
-from knargo.events import GitEvent
-from knargo.filters import decide
-from knargo.lint import check
-from knargo.settings import Settings, parse_settings
+from knargo.config.catalog import FileCatalog, lookup_scopes, parse_catalog, resolve
+from knargo.config.settings import Settings, parse_settings
+from knargo.contract.events import GitEvent
+from knargo.language.lint import check
+from knargo.translation.filters import decide
 
 
 def event(**fields: Any) -> GitEvent:

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from knargo.events import EventKind, ForgeKind, GitEvent
+from knargo.config.settings import Forge
+from knargo.contract.events import EventKind, ForgeKind, GitEvent
 from knargo.forges.gitea import WEBHOOKS, GiteaWebhooks
 from knargo.forges.payload import (
     Headers,
@@ -25,7 +26,6 @@ from knargo.forges.payload import (
     body_digest,
     hmac_sha256_hex,
 )
-from knargo.settings import Forge
 from reference import reference_path
 
 TRY_GITEA = Forge(

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from knargo.events import EventKind, ForgeKind, GitEvent
+from knargo.config.settings import Forge
+from knargo.contract.events import EventKind, ForgeKind, GitEvent
 from knargo.forges.gitlab import WEBHOOKS, GitLabWebhooks
 from knargo.forges.payload import Headers, Ignored, PayloadError, Ping, body_digest
-from knargo.settings import Forge
 from reference import reference_path
 
 GITLAB_COM = Forge(

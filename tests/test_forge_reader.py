@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from forgefake import Change, ForgeFake, running_forges
-from knargo.credentials import Credentials, Secret
-from knargo.errors import ForgeUnavailable, RateLimited, TooLarge, Unauthorized
-from knargo.events import GitEvent
-from knargo.network import ForgeClient, ForgeReader
-from knargo.settings import Forge, Settings
+from knargo.config.credentials import Credentials, Secret
+from knargo.config.settings import Forge, Settings
+from knargo.contract.errors import ForgeUnavailable, RateLimited, TooLarge, Unauthorized
+from knargo.contract.events import GitEvent
+from knargo.io.network import ForgeClient, ForgeReader
 
 SHA, BEFORE = "a" * 40, "b" * 40
 REPOS = {"github": "acme/api", "gitlab": "acme/platform/api", "gitea": "acme/api"}

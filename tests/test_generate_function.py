@@ -14,11 +14,12 @@ import pytest
 from functions_framework import create_app
 
 from forgefake import ForgeFake, running_forges
-from knargo import cloudevent, events, webhook
-from knargo.events import GitEvent
-from knargo.lint import check
-from knargo.settings import parse_settings
-from knargo.translate import plan
+from knargo.config.settings import parse_settings
+from knargo.contract import cloudevent, events
+from knargo.contract.events import GitEvent
+from knargo.functions import webhook
+from knargo.language.lint import check
+from knargo.translation.plan import plan
 from kubefake import FakeKube, running_kube
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,7 +158,7 @@ def reply(response: Any) -> cloudevent.Envelope:
 
 
 def expected_workflow(env: Env, event: GitEvent, text: str = CI) -> dict[str, Any]:
-    from knargo.catalog import parse_catalog
+    from knargo.config.catalog import parse_catalog
 
     settings, _ = parse_settings(env.config, "config.yaml")
     catalog, _ = parse_catalog("scopes:\n  github.com/acme: [NPM_TOKEN]\n", "catalog.yaml")

@@ -1,4 +1,4 @@
-"""Tests for knargo.globs: filter patterns for branches, tags and paths."""
+"""Tests for knargo.language.globs: filter patterns for branches, tags and paths."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from knargo.globs import GlobError, PatternList, check_patterns, compile_pattern
+from knargo.language.globs import GlobError, PatternList, check_patterns, compile_pattern
 
 
 def matches(pattern: str, value: str) -> bool:

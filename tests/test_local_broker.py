@@ -6,16 +6,16 @@ import threading
 
 import pytest
 
-from knargo import events
-from knargo.errors import (
+from knargo.contract import events
+from knargo.contract.errors import (
     ForgeUnavailable,
     PermanentError,
     RateLimited,
     TemporaryError,
 )
-from knargo.events import Envelope
+from knargo.contract.events import Envelope
+from knargo.contract.routes import ROUTES
 from knargo.local.broker import Broker, Delivery
-from knargo.routes import ROUTES
 
 
 def envelope(type_: str, id_: str = "e-1", data: object = None) -> Envelope:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from knargo.errors import PermanentError
+from knargo.contract.errors import PermanentError
 from knargo.local.cluster import LocalCluster, matches
 
 

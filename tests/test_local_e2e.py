@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from knargo import events
-from knargo.events import Envelope
+from knargo.contract import events
+from knargo.contract.events import Envelope
 from knargo.local import payloads
 from knargo.local.chain import Chain
 from knargo.local.forge import LOCAL_FORGE, Posted

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from knargo import events
-from knargo.lint import check
+from knargo.contract import events
+from knargo.functions.status import State, from_workflow
+from knargo.language.lint import check
 from knargo.local.cluster import LocalCluster
 from knargo.local.engine import Engine, EngineUnavailable, find_engine
 from knargo.local.executor import Executor, Options
 from knargo.local.nodes import node_id
 from knargo.local.pod import DEADLINE
 from knargo.local.secrets import Secrets, SecretsFileError, load_secrets
-from knargo.status import State, from_workflow
-from knargo.translate import plan
+from knargo.translation.plan import plan
 from test_local_kit import execute, make_repo, push_event, settings
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from knargo.errors import PermanentError, TooLarge
-from knargo.events import GitEvent
+from knargo.contract.errors import PermanentError, TooLarge
+from knargo.contract.events import GitEvent
 from knargo.forges import STATUSES, StatusApi
+from knargo.functions.status import Current, State, Update
 from knargo.local.forge import GitFiles, Mirrored, Posted, StatusLog
-from knargo.status import Current, State, Update
 from test_local_kit import commit, make_repo
 
 

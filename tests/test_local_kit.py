@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from knargo import webhook
-from knargo.credentials import Credentials, Secret
-from knargo.events import GitEvent
+from knargo.config.credentials import Credentials, Secret
+from knargo.config.settings import Settings
+from knargo.contract.events import GitEvent
 from knargo.forges import Headers
-from knargo.lint import check
+from knargo.functions import webhook
+from knargo.language.lint import check
 from knargo.local import payloads
 from knargo.local.chain import Chain, Setup
 from knargo.local.cluster import LocalCluster
@@ -25,8 +26,7 @@ from knargo.local.engine import Engine
 from knargo.local.executor import Executor, Options
 from knargo.local.forge import LOCAL_FORGE, with_local_forge
 from knargo.local.secrets import Secrets
-from knargo.settings import Settings
-from knargo.translate import plan
+from knargo.translation.plan import plan
 
 __all__ = [
     "SECRET",

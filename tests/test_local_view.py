@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from knargo import events
-from knargo.events import Envelope
+from knargo.contract import events
+from knargo.contract.events import Envelope
 from knargo.local.forge import Posted
 from knargo.local.view import View, tail
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from knargo.metrics import Counter, Metrics
+from knargo.observability.metrics import Counter, Metrics
 
 MONITORING = Path(__file__).resolve().parent.parent / "knative" / "monitoring"
 METRIC = re.compile(r"\b(knargo_[a-z_]+)\b")

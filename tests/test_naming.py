@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from knargo import naming
+from knargo.formats import naming
 
 DNS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 TEMPLATE = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]*$")

@@ -17,11 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from argo_sim import run
 from deliveries import signed, webhook_client
 from forgefake import running_forges
-from knargo import cloudevent, events
-from knargo.errors import StartupError
-from knargo.events import Envelope
-from knargo.logs import FIELDS, EventLog
-from knargo.metrics import Counter, Histogram, Metrics, serve, serve_in_workers
+from knargo.contract import cloudevent, events
+from knargo.contract.errors import StartupError
+from knargo.contract.events import Envelope
+from knargo.observability.logs import FIELDS, EventLog
+from knargo.observability.metrics import Counter, Histogram, Metrics, serve, serve_in_workers
 from kubefake import running_kube
 from reference import reference_path
 from sink import Sink
@@ -234,7 +234,7 @@ def test_no_tracing_imports_nothing() -> None:
     import subprocess
 
     code = (
-        "import sys; from knargo import tracing; "
+        "import sys; from knargo.observability import tracing; "
         "print(tracing.configure({}), any(m.startswith('opentelemetry') for m in sys.modules))"
     )
     result = subprocess.run(
@@ -248,7 +248,7 @@ def test_spans_join_the_push_trace() -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from knargo import tracing
+    from knargo.observability import tracing
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

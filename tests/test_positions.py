@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from knargo import positions
-from knargo.positions import Mark
+from knargo.formats import positions
+from knargo.formats.positions import Mark
 
 
 def load(text: str) -> positions.Document:

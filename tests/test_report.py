@@ -15,14 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from argo_sim import run
-from knargo import events
-from knargo.events import Envelope, GitEvent
+from knargo.config.settings import Settings
+from knargo.contract import events
+from knargo.contract.events import Envelope, GitEvent
 from knargo.forges import STATUSES, StatusApi
-from knargo.lint import check
-from knargo.report import report
-from knargo.settings import Settings
-from knargo.status import Current, State, Update, shorten
-from knargo.translate import plan
+from knargo.functions.report import report
+from knargo.functions.status import Current, State, Update, shorten
+from knargo.language.lint import check
+from knargo.translation.plan import plan
 
 CI = """\
 jobs:
@@ -238,7 +238,7 @@ def test_a_new_run_of_the_same_commit_may_go_back_to_pending() -> None:
 
 
 def test_unknown_events_are_permanent_errors() -> None:
-    from knargo.errors import PermanentError
+    from knargo.contract.errors import PermanentError
 
     with pytest.raises(PermanentError):
         report(
@@ -312,7 +312,7 @@ class SlowForge(Forge):
 def test_concurrent_events_of_one_commit_post_each_transition_once(locked: bool) -> None:
     import threading
 
-    from knargo.report import CommitLocks
+    from knargo.functions.report import CommitLocks
 
     event, cluster = git_event(), Cluster()
     manifest = workflow_manifest(event)

@@ -15,11 +15,11 @@ from functions_framework import create_app
 
 from argo_sim import run
 from forgefake import ForgeFake, running_forges
-from knargo import cloudevent, events
-from knargo.events import Envelope, GitEvent
-from knargo.lint import check
-from knargo.settings import Settings
-from knargo.translate import plan
+from knargo.config.settings import Settings
+from knargo.contract import cloudevent, events
+from knargo.contract.events import Envelope, GitEvent
+from knargo.language.lint import check
+from knargo.translation.plan import plan
 from kubefake import FakeKube, running_kube
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -296,7 +296,7 @@ def test_non_events_are_400(env: Env, body: bytes) -> None:
 def test_dead_letters_are_logged_counted_and_marked(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from knargo import webhook
+    from knargo.functions import webhook
 
     envelope = webhook.to_cloudevent(git_event("github"))
     envelope = Envelope(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from knargo import events
-from knargo.routes import ROUTES, subscribers
+from knargo.contract import events
+from knargo.contract.routes import ROUTES, subscribers
 
 
 def test_every_event_type_is_routed_once() -> None:

@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from knargo.dialect import CiConfig
-from knargo.events import GitEvent
-from knargo.settings import Settings
-from knargo.translate import translate
+from knargo.config.settings import Settings
+from knargo.contract.events import GitEvent
+from knargo.language.dialect import CiConfig
+from knargo.translation.plan import translate
 
 EVENT = GitEvent(
     forge_kind="github",
@@ -107,7 +107,7 @@ def test_values_with_braces_are_not_plain_env_vars() -> None:
 
 
 def test_yaml_crlf_and_unicode_survive_parsing(tmp_path: Any) -> None:
-    from knargo.lint import check
+    from knargo.language.lint import check
 
     source = 'jobs:\n  j:\n    image: alpine\n    run: "a\\r\\nb {{x}} ✓"\n'
     config = check(source).config

@@ -16,12 +16,12 @@ import yaml
 
 from argo_schemas import problems
 from golden import assert_golden
-from knargo.catalog import parse_catalog
 from knargo.cli.render import dump
-from knargo.events import GitEvent
-from knargo.lint import check
-from knargo.settings import Settings, parse_settings
-from knargo.translate import plan
+from knargo.config.catalog import parse_catalog
+from knargo.config.settings import Settings, parse_settings
+from knargo.contract.events import GitEvent
+from knargo.language.lint import check
+from knargo.translation.plan import plan
 
 CASES = Path(__file__).parent / "golden" / "translate"
 BASE_EVENT: dict[str, Any] = {

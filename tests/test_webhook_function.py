@@ -683,7 +683,7 @@ def test_broker_unreachable_gives_503(
 ) -> None:
     import main
 
-    from knargo.network import Publisher, RetryPolicy
+    from knargo.io.network import Publisher, RetryPolicy
 
     monkeypatch.setattr(
         main, "PUBLISHER", Publisher("http://127.0.0.1:9/", RetryPolicy((0.01, 0.01), timeout=0.2))
@@ -698,7 +698,7 @@ def test_slow_broker_times_out_into_503(
 ) -> None:
     import main
 
-    from knargo.network import Publisher, RetryPolicy
+    from knargo.io.network import Publisher, RetryPolicy
 
     sink.delay = 0.5
     monkeypatch.setattr(main, "PUBLISHER", Publisher(sink.url, RetryPolicy((0.01,), timeout=0.1)))
@@ -723,7 +723,7 @@ def test_one_log_line_per_delivery_without_secrets(
     assert published["repository"] == "Codertocat/Hello-World"
     assert published["delivery_id"] == "42-log-1" and published["forge"] == "github"
     assert published["event_type"] == "dev.knargo.git.push" and len(published["trace_id"]) == 32
-    from knargo.logs import FIELDS
+    from knargo.observability.logs import FIELDS
 
     assert all(field in line for line in lines for field in FIELDS)
     assert lines[1]["reason"] == "signature"
@@ -734,10 +734,10 @@ def test_one_log_line_per_delivery_without_secrets(
 
 
 def test_two_forges_of_one_kind_may_share_a_secret() -> None:
-    from knargo.credentials import Credentials, Secret
+    from knargo.config.credentials import Credentials, Secret
+    from knargo.config.settings import Forge, Settings
     from knargo.forges import Headers
-    from knargo.settings import Forge, Settings
-    from knargo.webhook import Publish, Request, receive
+    from knargo.functions.webhook import Publish, Request, receive
 
     body = push_body().replace(b"https://github.com/", b"https://github.example.com/")
     settings = Settings(

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from knargo.credentials import load_credentials
-from knargo.errors import StartupError
-from knargo.settings import Settings
-from knargo.startup import webhook_runtime
+from knargo.config.credentials import load_credentials
+from knargo.config.settings import Settings
+from knargo.config.startup import webhook_runtime
+from knargo.contract.errors import StartupError
 
 ROOT = Path(__file__).resolve().parent.parent
 FORGE = {
@@ -118,7 +118,7 @@ def test_the_function_does_not_import_the_kubernetes_client(tmp_path: Path) -> N
 
 
 def test_generate_needs_its_secret_catalog(tmp_path: Path) -> None:
-    from knargo.startup import generate_runtime
+    from knargo.config.startup import generate_runtime
 
     env = environment(tmp_path)
     with pytest.raises(StartupError, match=r"catalog\.yaml:1:1: error: cannot read"):

@@ -8,8 +8,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from knargo import positions
-from knargo.yamltext import dump_all
+from knargo.formats import positions
+from knargo.formats.yamltext import dump_all
 
 TRICKY = [
     "",

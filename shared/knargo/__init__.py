@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from knargo.catalog import FileCatalog, SecretCatalog, load_catalog
-    from knargo.diagnostics import Diagnostic, Severity
-    from knargo.dialect import CiConfig
-    from knargo.events import GitEvent
-    from knargo.lint import Checked, check
-    from knargo.settings import Settings, load_settings
-    from knargo.translate import Plan, plan, translate
+    from knargo.config.catalog import FileCatalog, SecretCatalog, load_catalog
+    from knargo.config.settings import Settings, load_settings
+    from knargo.contract.events import GitEvent
+    from knargo.formats.diagnostics import Diagnostic, Severity
+    from knargo.language.dialect import CiConfig
+    from knargo.language.lint import Checked, check
+    from knargo.translation.plan import Plan, plan, translate
 
 __all__ = [
     "Checked",
@@ -38,20 +38,20 @@ __all__ = [
 ]
 
 _HOMES = {
-    "Checked": "lint",
-    "check": "lint",
-    "CiConfig": "dialect",
-    "Diagnostic": "diagnostics",
-    "Severity": "diagnostics",
-    "FileCatalog": "catalog",
-    "SecretCatalog": "catalog",
-    "load_catalog": "catalog",
-    "GitEvent": "events",
-    "Settings": "settings",
-    "load_settings": "settings",
-    "Plan": "translate",
-    "plan": "translate",
-    "translate": "translate",
+    "Checked": "language.lint",
+    "check": "language.lint",
+    "CiConfig": "language.dialect",
+    "Diagnostic": "formats.diagnostics",
+    "Severity": "formats.diagnostics",
+    "FileCatalog": "config.catalog",
+    "SecretCatalog": "config.catalog",
+    "load_catalog": "config.catalog",
+    "GitEvent": "contract.events",
+    "Settings": "config.settings",
+    "load_settings": "config.settings",
+    "Plan": "translation.plan",
+    "plan": "translation.plan",
+    "translate": "translation.plan",
 }
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from knargo import __version__
 
 if TYPE_CHECKING:
-    from knargo.kube import Cluster
+    from knargo.io.kube import Cluster
 
 __all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
 
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the edge: no stack trace for users, a named exit code
         if os.environ.get("KNARGO_DEBUG"):
             raise
-        from knargo.errors import KnargoError
+        from knargo.contract.errors import KnargoError
 
         if isinstance(exc, KnargoError):
             print(f"knargo {args.command}: error: {exc}", file=sys.stderr)
@@ -97,7 +97,7 @@ def add_connection_options(parser: argparse.ArgumentParser, *, pipeline: bool = 
 
 def connect(args: argparse.Namespace) -> Cluster:
     """The cluster the connection options name (close it when done)."""
-    from knargo.kube import Cluster
+    from knargo.io.kube import Cluster
 
     return Cluster.from_kubeconfig(args.kubeconfig, args.context, os.environ)
 

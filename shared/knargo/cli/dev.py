@@ -50,7 +50,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from knargo.errors import StartupError
+    from knargo.contract.errors import StartupError
     from knargo.local.engine import EngineUnavailable
     from knargo.local.git import GitError
     from knargo.local.secrets import SecretsFileError

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from knargo.cli import UsageError
 
 if TYPE_CHECKING:
-    from knargo.catalog import FileCatalog
-    from knargo.diagnostics import Diagnostic
-    from knargo.settings import Settings
+    from knargo.config.catalog import FileCatalog
+    from knargo.config.settings import Settings
+    from knargo.formats.diagnostics import Diagnostic
 
 DEFAULT_HOST = "github.com"
 
@@ -44,7 +44,7 @@ def _is_host(part: str) -> bool:
 
 def load_settings(path: str | None) -> Settings | None:
     """The configuration file, the embedded defaults without one, None (printed) if invalid."""
-    from knargo.settings import Settings, load_settings
+    from knargo.config.settings import Settings, load_settings
 
     if path is None:
         return Settings.embedded()
@@ -55,7 +55,7 @@ def load_settings(path: str | None) -> Settings | None:
 
 def load_catalog(path: str | None) -> tuple[FileCatalog | None, bool]:
     """The catalog (or None without `--catalog`), and whether it could be read."""
-    from knargo.catalog import load_catalog
+    from knargo.config.catalog import load_catalog
 
     if path is None:
         return None, True

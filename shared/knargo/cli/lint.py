@@ -10,17 +10,17 @@ and warns about jobs whose secrets pull requests from forks do not get.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knargo.cli import EXIT_OK, EXIT_PROBLEMS, UsageError, add_connection_options
 from knargo.cli.inputs import load_catalog, load_settings, parse_repo
+from knargo.cli.output import print_report
 
 if TYPE_CHECKING:
-    from knargo.catalog import FileCatalog
-    from knargo.diagnostics import Diagnostic
-    from knargo.settings import Settings
+    from knargo.config.catalog import FileCatalog
+    from knargo.config.settings import Settings
+    from knargo.formats.diagnostics import Diagnostic
 
 
 def add_parser(commands: Any) -> None:
@@ -45,9 +45,9 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from knargo.diagnostics import Diagnostic, Severity, has_errors, normalize
-    from knargo.forkcheck import fork_warnings
-    from knargo.lint import check
+    from knargo.formats.diagnostics import Diagnostic, Severity, has_errors, normalize
+    from knargo.language.forkcheck import fork_warnings
+    from knargo.language.lint import check
 
     settings, catalog, ok = from_cluster(args) if args.cluster else from_files(args)
     if settings is None or not ok:
@@ -81,11 +81,11 @@ def from_files(args: argparse.Namespace) -> tuple[Settings | None, FileCatalog |
 def from_cluster(args: argparse.Namespace) -> tuple[Settings | None, FileCatalog | None, bool]:
     """The configuration and (with --repo) the catalog the cluster runs with; problems with
     them on stderr."""
-    from knargo.catalog import FileCatalog
     from knargo.cli.inputs import print_diagnostics
     from knargo.cli.runners import cluster_config
     from knargo.cli.secrets import read_scopes
-    from knargo.settings import parse_settings
+    from knargo.config.catalog import FileCatalog
+    from knargo.config.settings import parse_settings
 
     if args.config or args.catalog:
         raise UsageError(
@@ -98,22 +98,3 @@ def from_cluster(args: argparse.Namespace) -> tuple[Settings | None, FileCatalog
     print_diagnostics(problems + catalog_problems)
     catalog = FileCatalog(scopes) if scopes is not None and args.repo else None
     return settings, catalog, scopes is not None
-
-
-def print_report(found: list[Diagnostic], sources: dict[str, list[str]], format: str) -> None:
-    """Diagnostics on stdout: text with source lines and carets, or a JSON list."""
-    if format == "json":
-        print(json.dumps([d.to_dict() for d in found], indent=2, ensure_ascii=False))
-        return
-    for diagnostic in found:
-        print(format_text(diagnostic, sources.get(diagnostic.file, [])))
-
-
-def format_text(diagnostic: Diagnostic, lines: list[str]) -> str:
-    """The diagnostic, the source line it points at, and a caret under its column."""
-    out = str(diagnostic)
-    if 1 <= diagnostic.line <= len(lines):
-        source = lines[diagnostic.line - 1].expandtabs(1)
-        caret = " " * min(diagnostic.col - 1, len(source)) + "^"
-        out += f"\n{source}\n{caret}"
-    return out

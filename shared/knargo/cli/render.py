@@ -14,8 +14,8 @@ from knargo.cli import EXIT_OK, EXIT_PROBLEMS, UsageError
 from knargo.cli.inputs import Repo, load_catalog, load_settings, parse_repo, print_diagnostics
 
 if TYPE_CHECKING:
-    from knargo.events import GitEvent
-    from knargo.settings import Settings
+    from knargo.config.settings import Settings
+    from knargo.contract.events import GitEvent
 
 EVENTS = ("push", "tag", "pull_request", "schedule")
 
@@ -46,8 +46,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from knargo.lint import check
-    from knargo.translate import plan
+    from knargo.language.lint import check
+    from knargo.translation.plan import plan
 
     if args.fork and args.event != "pull_request":
         raise UsageError("--fork applies to --event pull_request only")
@@ -103,7 +103,7 @@ def event_from_flags(
     args: argparse.Namespace, repo: Repo, settings: Settings, text: str
 ) -> GitEvent:
     """The GitEvent the flags describe, with a deterministic delivery id."""
-    from knargo.events import EventKind, GitEvent
+    from knargo.contract.events import EventKind, GitEvent
 
     forge = settings.forge_for_host(repo.host)
     if forge is None:
@@ -152,6 +152,6 @@ def event_from_flags(
 def dump(manifests: Sequence[Mapping[str, Any]], output: str) -> str:
     if output == "json":
         return json.dumps(manifests, indent=2, ensure_ascii=False) + "\n"
-    from knargo.yamltext import dump_all
+    from knargo.formats.yamltext import dump_all
 
     return dump_all(manifests)

@@ -1,7 +1,7 @@
 """`knargo run`: the pipeline for HEAD of a local repository, run on this machine.
 
 HEAD is described as a GitHub push (or pull request) delivery, signed and handed to the real
-`knargo.webhook.receive`; the event then goes through the local chain (generate, the local
+`knargo.functions.webhook.receive`; the event then goes through the local chain (generate, the local
 cluster and executor, report) exactly as `knargo dev` runs it. The exit code says whether the
 pipeline passed: 0 passed (or nothing to run), 1 failed or rejected, 2 usage error.
 """
@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from knargo.cli import EXIT_OK, EXIT_PROBLEMS
 
 if TYPE_CHECKING:
-    from knargo.events import GitEvent
+    from knargo.config.settings import Settings
+    from knargo.contract.events import GitEvent
     from knargo.local.chain import Chain, Setup
-    from knargo.settings import Settings
 
 __all__ = ["ENGINES", "add_parser", "local_settings", "run"]
 
@@ -84,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[GitEvent, Setup] | None:
     """HEAD as the webhook normalises it, and what the chain runs it with."""
-    from knargo import webhook
-    from knargo.credentials import Credentials, Secret
+    from knargo.config.credentials import Credentials, Secret
     from knargo.forges import Headers
+    from knargo.functions import webhook
     from knargo.local import payloads
     from knargo.local.chain import Setup
     from knargo.local.engine import find_engine
@@ -149,7 +149,7 @@ def _run(args: argparse.Namespace, event: GitEvent, setup: Setup) -> int:
 
 
 def _verdict(chain: Chain, event: GitEvent) -> int:
-    from knargo import events
+    from knargo.contract import events
 
     reply = chain.replies.get(event.delivery_id)
     if reply is None:

@@ -24,9 +24,9 @@ from knargo.cli import (
 )
 
 if TYPE_CHECKING:
-    from knargo.diagnostics import Diagnostic
-    from knargo.kube import Cluster
-    from knargo.settings import Runner, Toleration
+    from knargo.config.settings import Runner, Toleration
+    from knargo.formats.diagnostics import Diagnostic
+    from knargo.io.kube import Cluster
 
 
 def add_parser(commands: Any) -> None:
@@ -61,9 +61,9 @@ def add_parser(commands: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from knargo.cli.lint import print_report
-    from knargo.diagnostics import has_errors
-    from knargo.runnercheck import check_runners
+    from knargo.cli.output import print_report
+    from knargo.config.runnercheck import check_runners
+    from knargo.formats.diagnostics import has_errors
 
     file, text, found = read_source(args)
     found = check_runners(text, file) if text is not None else found
@@ -73,8 +73,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     from knargo.cli.inputs import print_diagnostics
-    from knargo.diagnostics import has_errors
-    from knargo.runnercheck import check_runners, runners_of
+    from knargo.config.runnercheck import check_runners, runners_of
+    from knargo.formats.diagnostics import has_errors
 
     file, text, found = read_source(args)
     found = check_runners(text, file) if text is not None else found
@@ -121,7 +121,7 @@ def toleration(value: Toleration) -> str:
 
 def read_source(args: argparse.Namespace) -> tuple[str, str | None, list[Diagnostic]]:
     """(file label, text, problems): CONFIG, or the cluster's knargo-config."""
-    from knargo.diagnostics import Diagnostic, Severity
+    from knargo.formats.diagnostics import Diagnostic, Severity
 
     if args.cluster == (args.config is not None):
         raise UsageError("give either a CONFIG file or --cluster")
@@ -142,7 +142,7 @@ def read_source(args: argparse.Namespace) -> tuple[str, str | None, list[Diagnos
 def cluster_config(args: argparse.Namespace) -> Iterator[tuple[Cluster, str, str, str]]:
     """The cluster (closed afterwards), the configuration's namespace, a file label for
     diagnostics and the text of knargo-config's config.yaml."""
-    from knargo import admin
+    from knargo.config import admin
 
     namespace = config_namespace(args)
     with closing(connect(args)) as cluster:

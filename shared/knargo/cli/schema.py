@@ -17,7 +17,7 @@ def add_parser(commands: Any) -> None:
 
 
 def ci_schema() -> dict[str, Any]:
-    from knargo.dialect import CiConfig
+    from knargo.language.dialect import CiConfig
 
     generated = CiConfig.model_json_schema(by_alias=True, mode="validation")
     return {

@@ -22,9 +22,9 @@ from knargo.cli import EXIT_OK, EXIT_PROBLEMS, add_connection_options, config_na
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from knargo.admin import Scopes
-    from knargo.diagnostics import Diagnostic
-    from knargo.kube import Cluster
+    from knargo.config.admin import Scopes
+    from knargo.formats.diagnostics import Diagnostic
+    from knargo.io.kube import Cluster
 
 ATTEMPTS = 20
 SELECTOR = "app.kubernetes.io/managed-by=knargo"
@@ -84,7 +84,7 @@ class Target:
 def target(args: argparse.Namespace) -> Iterator[Target]:
     """The cluster, closed afterwards. The pipeline namespace: `--namespace`, else the one the
     cluster's knargo-config names, else the kubeconfig context's, else `ci`."""
-    from knargo import admin
+    from knargo.config import admin
 
     with closing(connect(args)) as cluster:
         settings_namespace = config_namespace(args)
@@ -97,9 +97,9 @@ def target(args: argparse.Namespace) -> Iterator[Target]:
 
 
 def run_set(args: argparse.Namespace) -> int:
-    from knargo import admin
-    from knargo.errors import KnargoError
-    from knargo.naming import secret_object_name
+    from knargo.config import admin
+    from knargo.contract.errors import KnargoError
+    from knargo.formats.naming import secret_object_name
 
     if args.stray:
         raise KnargoError(
@@ -121,9 +121,9 @@ def run_set(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    from knargo import admin
-    from knargo.errors import KnargoError
-    from knargo.naming import secret_object_name
+    from knargo.config import admin
+    from knargo.contract.errors import KnargoError
+    from knargo.formats.naming import secret_object_name
 
     scope, name = admin.parse_scope(args.scope), admin.secret_name(args.name)
     secret = secret_object_name(scope, name)
@@ -142,7 +142,7 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from knargo import admin
+    from knargo.config import admin
 
     under = admin.parse_scope(args.scope) if args.scope else None
     with target(args) as where:
@@ -177,7 +177,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def read_value(path: str | None, scope: str, name: str) -> bytes:
     """The raw value: from `path`, a hidden prompt on a terminal, else stdin to its end."""
-    from knargo.admin import InvalidInput
+    from knargo.config.admin import InvalidInput
 
     if path is not None:
         try:
@@ -193,9 +193,9 @@ def read_value(path: str | None, scope: str, name: str) -> bytes:
 
 def store_secret(where: Target, scope: str, name: str, value: bytes) -> str:
     """Create or update the Secret; "created" or "updated"."""
-    from knargo import admin
-    from knargo.errors import TemporaryError
-    from knargo.naming import secret_object_name
+    from knargo.config import admin
+    from knargo.contract.errors import TemporaryError
+    from knargo.formats.naming import secret_object_name
 
     secret = secret_object_name(scope, name)
     for attempt in range(ATTEMPTS):
@@ -214,8 +214,8 @@ def store_secret(where: Target, scope: str, name: str, value: bytes) -> str:
 def update_catalog(where: Target, change: Callable[[Scopes], Scopes]) -> bool:
     """Apply `change` to the catalog ConfigMap at its resourceVersion, retrying when another
     writer came first; False when there was nothing to change."""
-    from knargo import admin
-    from knargo.errors import TemporaryError
+    from knargo.config import admin
+    from knargo.contract.errors import TemporaryError
 
     cluster, namespace = where.cluster, where.config_namespace
     for attempt in range(ATTEMPTS):
@@ -236,14 +236,14 @@ def update_catalog(where: Target, change: Callable[[Scopes], Scopes]) -> bool:
 
 def read_scopes(cluster: Cluster, namespace: str) -> tuple[Scopes | None, list[Diagnostic]]:
     """The catalog's scopes as the cluster has them (none yet: empty)."""
-    from knargo import admin
+    from knargo.config import admin
 
     live = cluster.read_config_map(namespace, admin.CATALOG_CONFIG_MAP)
     return admin.read_catalog(live, catalog_label(namespace))
 
 
 def invalid_catalog(problems: list[Diagnostic]) -> Exception:
-    from knargo.admin import InvalidInput
+    from knargo.config.admin import InvalidInput
 
     details = "".join(f"\n{p}" for p in problems)
     return InvalidInput(f"the secret catalog is invalid; fix it first:{details}")

@@ -7,7 +7,7 @@ Detection order matters: Gitea and Forgejo also send `X-GitHub-Event` and
 
 from __future__ import annotations
 
-from knargo.events import ForgeKind
+from knargo.contract.events import ForgeKind
 from knargo.forges import gitea, github, gitlab
 from knargo.forges.payload import (
     ApiRequest,

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from knargo.events import EventKind, ForgeKind, GitEvent
+from knargo.config.settings import Forge
+from knargo.contract.events import EventKind, ForgeKind, GitEvent
 from knargo.forges.payload import (
     ApiRequest,
     Headers,
@@ -37,7 +38,6 @@ from knargo.forges.payload import (
     req_int,
     req_str,
 )
-from knargo.settings import Forge
 
 __all__ = ["FILES", "STATUSES", "WEBHOOKS", "GiteaFiles", "GiteaStatuses", "GiteaWebhooks"]
 

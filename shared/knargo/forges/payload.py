@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from knargo.events import ForgeKind, GitEvent
-from knargo.settings import Forge
+from knargo.config.settings import Forge
+from knargo.contract.events import ForgeKind, GitEvent
 
 __all__ = [
     "MAX_CHANGED_PATHS",
@@ -113,7 +113,7 @@ class Webhooks(Protocol):
 
 @dataclass(frozen=True)
 class ApiRequest:
-    """A forge API request as a value; `knargo.network` sends it."""
+    """A forge API request as a value; `knargo.io.network` sends it."""
 
     method: str
     url: str
@@ -162,7 +162,7 @@ class StatusApi(Protocol):
     """Commit statuses on a forge: its names for knargo's states, its limits, its requests."""
 
     states: Mapping[str, str]
-    """knargo's state (`knargo.status.State` values) → the forge's state name."""
+    """knargo's state (`knargo.functions.status.State` values) → the forge's state name."""
     final_states: frozenset[str]
     """The forge's names of states that end a run."""
     description_limit: int

@@ -1,11 +1,12 @@
 """knargo on one machine: the whole chain without a cluster (`knargo run`, `knargo dev`).
 
-Every step is the production code: `knargo.webhook.receive` verifies and normalises a
-delivery, `knargo.generate.generate` reads ci.yaml and submits the Workflow,
-`knargo.report.report` turns events into commit statuses. Only the surroundings are local:
+Every step is the production code: `knargo.functions.webhook.receive` verifies and normalises a
+delivery, `knargo.functions.generate.generate` reads ci.yaml and submits the Workflow,
+`knargo.functions.report.report` turns events into commit statuses. Only the
+surroundings are local:
 
-* `broker`: routes CloudEvents by type through `knargo.routes` (the Knative Triggers' table),
-  feeds replies back in, retries what a function answers 5xx/429, keeps dead letters;
+* `broker`: routes CloudEvents by type through `knargo.contract.routes` (the Knative Triggers'
+  table), feeds replies back in, retries what a function answers 5xx/429, keeps dead letters;
 * `cluster`: Workflows and CronWorkflows as JSON files under `.knargo/cluster/`;
 * `executor` (with `pod`, `nodes`, `retry`, `engine`, `secrets`, `selection`): runs a
   stored Workflow's DAG as local processes (or containers) and writes its status the way

@@ -1,9 +1,9 @@
 """An in-process broker: CloudEvents routed by type exactly as the Knative Triggers route them.
 
-Each published event goes, in order, to every function `knargo.routes.subscribers` names.
+Each published event goes, in order, to every function `knargo.contract.routes.subscribers` names.
 A function is a callable taking an `Envelope` and returning a reply `Envelope` (published
 back into the broker, as Knative does with a reply) or None. A failure is mapped through
-`knargo.outcomes.failure`, the table the function shells use, to the status the function
+`knargo.contract.outcomes.failure`, the table the function shells use, to the status the function
 would answer; the statuses Knative redelivers (404, 408, 409, 429, 5xx) are retried with
 exponential backoff (a `Retry-After` is honoured up to a cap); after the last attempt, or at
 once for any other status, the event becomes a `DeadLetter`, kept in `dead_letters` and handed
@@ -19,10 +19,10 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from knargo.errors import PermanentError
-from knargo.events import Envelope
-from knargo.outcomes import failure
-from knargo.routes import subscribers
+from knargo.contract.errors import PermanentError
+from knargo.contract.events import Envelope
+from knargo.contract.outcomes import failure
+from knargo.contract.routes import subscribers
 
 __all__ = ["Broker", "DeadLetter", "Delivery", "Function"]
 

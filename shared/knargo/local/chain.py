@@ -1,10 +1,11 @@
 """The whole chain in one process: broker, generate, report, local cluster and executor.
 
 `generate` and `report` here are what the function shells do, minus HTTP: decode the event,
-call `knargo.generate.generate` / `knargo.report.report` with the local ports, return the
-reply. The broker routes between them by `knargo.routes`; the cluster tells the executor
-about each Workflow created; the executor's `workflow.updated` events go back into the
-broker; dead letters go to `knargo.report.dead_letter`, as the Triggers' dead-letter sink.
+call `knargo.functions.generate.generate` / `knargo.functions.report.report` with the local
+ports, return the reply. The broker routes between them by `knargo.contract.routes`; the
+cluster tells the executor about each Workflow created; the executor's `workflow.updated`
+events go back into the broker; dead letters go to `knargo.functions.report.dead_letter`, as
+the Triggers' dead-letter sink.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from knargo import events, generate, report
-from knargo.catalog import SecretCatalog
-from knargo.errors import PermanentError
-from knargo.events import Envelope, GitEvent
+from knargo.config.catalog import SecretCatalog
+from knargo.config.settings import Settings
+from knargo.contract import events
+from knargo.contract.errors import PermanentError
+from knargo.contract.events import Envelope, GitEvent
+from knargo.functions import generate, report
 from knargo.local.broker import Broker, Delivery
 from knargo.local.cluster import LocalCluster
 from knargo.local.engine import Engine
@@ -30,7 +33,6 @@ from knargo.local.executor import Executor, Options
 from knargo.local.forge import GitFiles, Mirrored, Posted, StatusLog
 from knargo.local.secrets import load_secrets
 from knargo.local.selection import narrow
-from knargo.settings import Settings
 
 __all__ = ["Chain", "Setup"]
 
@@ -153,7 +155,7 @@ class Chain:
         report.dead_letter(envelope, self.setup.settings, self.statuses)
 
     def publish(self, event: GitEvent, extensions: Mapping[str, str] | None = None) -> None:
-        from knargo.webhook import to_cloudevent
+        from knargo.functions.webhook import to_cloudevent
 
         self.broker.publish(to_cloudevent(event, dict(extensions or {})))
 

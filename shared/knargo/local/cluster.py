@@ -1,6 +1,6 @@
 """A local stand-in for the Kubernetes API: Workflows and CronWorkflows as JSON files.
 
-`LocalCluster` implements the ports production implements with `knargo.kube.Cluster`
+`LocalCluster` implements the ports production implements with `knargo.io.kube.Cluster`
 (`generate.Workflows`, `report.WorkflowReader`) with the same semantics: creating a Workflow
 whose name exists answers False (a redelivery), CronWorkflows are listed by label selector,
 applied (created or replaced) and deleted (one already gone is fine). Objects live in
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from knargo.errors import PermanentError
+from knargo.contract.errors import PermanentError
 
 __all__ = ["LocalCluster", "matches"]
 

@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
+from knargo.config.settings import Settings
 from knargo.local import payloads
 from knargo.local.chain import Chain, Setup
 from knargo.local.executor import log_path
@@ -31,7 +32,6 @@ from knargo.local.git import git
 from knargo.local.selection import job_tasks
 from knargo.local.server import DevServer, banner, dev_credentials
 from knargo.local.view import View, dead_letter_lines, tail
-from knargo.settings import Settings
 
 __all__ = ["main", "make_repository"]
 

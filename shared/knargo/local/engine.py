@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from knargo import jobpod
+from knargo.translation import jobpod
 
 __all__ = ["ENGINES", "Engine", "EngineUnavailable", "find_engine"]
 

@@ -22,16 +22,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from knargo import events
-from knargo.events import Envelope, GitEvent
+from knargo.contract import events
+from knargo.contract.events import Envelope, GitEvent
+from knargo.functions.status import GIT_EVENT
 from knargo.local.cluster import LocalCluster
 from knargo.local.engine import Engine
 from knargo.local.nodes import WorkflowStatus
 from knargo.local.pod import Outcome, Pod, Processes, prepare, run_attempt
 from knargo.local.retry import attempts, backoff, retried
 from knargo.local.secrets import Secrets
-from knargo.status import GIT_EVENT
-from knargo.templates import ENTRYPOINT
+from knargo.translation.templates import ENTRYPOINT
 
 __all__ = ["Executor", "Options", "log_path"]
 

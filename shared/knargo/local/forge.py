@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from knargo.errors import PermanentError, TooLarge
-from knargo.events import ForgeKind, GitEvent
+from knargo.config.settings import Forge, Settings
+from knargo.contract.errors import PermanentError, TooLarge
+from knargo.contract.events import ForgeKind, GitEvent
 from knargo.forges import STATUSES, StatusApi
+from knargo.functions.report import Statuses
+from knargo.functions.status import Current, Update
 from knargo.local.git import GitError, git, git_bytes
-from knargo.report import Statuses
-from knargo.settings import Forge, Settings
-from knargo.status import Current, Update
 
 __all__ = ["LOCAL_FORGE", "GitFiles", "Mirrored", "Posted", "StatusLog", "with_local_forge"]
 

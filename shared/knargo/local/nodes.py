@@ -14,7 +14,7 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from knargo.templates import ENTRYPOINT
+from knargo.translation.templates import ENTRYPOINT
 
 __all__ = ["FINAL", "WorkflowStatus", "node_id", "timestamp"]
 

@@ -2,7 +2,7 @@
 
 `knargo run` and `make demo` describe a local commit the way GitHub would (a push or a
 pull request payload, signed with `X-Hub-Signature-256`) so that the delivery goes through
-the real `knargo.webhook.receive`, parser and signature check included.
+the real `knargo.functions.webhook.receive`, parser and signature check included.
 """
 
 from __future__ import annotations

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from knargo import jobpod
 from knargo.local.engine import Engine
 from knargo.local.secrets import Secrets
+from knargo.translation import jobpod
 
 __all__ = ["DEADLINE", "Outcome", "Pod", "Processes", "prepare", "run_attempt"]
 

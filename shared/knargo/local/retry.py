@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from knargo.durations import DurationError, parse_duration
+from knargo.formats.durations import DurationError, parse_duration
 
 __all__ = ["attempts", "backoff", "retried"]
 

@@ -4,7 +4,7 @@ The file has one `NAME=value` per line (`#` comments, blank lines and an `export
 are allowed; a value in matching single or double quotes loses them; nothing else is
 interpreted). A job's `secretKeyRef` names a Kubernetes Secret derived from (scope, secret
 name); it is resolved to the secret of that name in the file, looked up through the scopes
-of the repository as the catalog would (`knargo.catalog.lookup_scopes`), else by the
+of the repository as the catalog would (`knargo.config.catalog.lookup_scopes`), else by the
 environment variable's own name.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from knargo.catalog import lookup_scopes
-from knargo.naming import secret_object_name
+from knargo.config.catalog import lookup_scopes
+from knargo.formats.naming import secret_object_name
 
 __all__ = ["Secrets", "SecretsFileError", "load_secrets"]
 

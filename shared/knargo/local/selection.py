@@ -12,9 +12,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from knargo.errors import PermanentError
-from knargo.status import TEMPLATE_JOB
-from knargo.templates import ENTRYPOINT
+from knargo.contract.errors import PermanentError
+from knargo.functions.status import TEMPLATE_JOB
+from knargo.translation.templates import ENTRYPOINT
 
 __all__ = ["job_tasks", "narrow"]
 

@@ -1,6 +1,6 @@
 """`knargo dev`'s HTTP endpoint: the real webhook, on loopback, in front of the local chain.
 
-Every request goes through `knargo.webhook.receive` with the forges' secrets (signature or
+Every request goes through `knargo.functions.webhook.receive` with the forges' secrets (signature or
 token checked on the raw body, the same answers as the webhook function: 202, 200 for a
 ping, 400, 401, 405, 413, 415); a delivery it accepts is published into the chain's broker
 as the CloudEvent the webhook would send. Only 127.0.0.1 is served (reach it from a forge
@@ -16,12 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from knargo import forges, webhook
-from knargo.credentials import Credentials, Secret, load_credentials
+from knargo import forges
+from knargo.config.credentials import Credentials, Secret, load_credentials
+from knargo.config.settings import Settings
 from knargo.forges import Headers
+from knargo.functions import webhook
+from knargo.functions.report import Statuses
 from knargo.local.chain import Chain
-from knargo.report import Statuses
-from knargo.settings import Settings
 
 __all__ = ["HOST", "DevServer", "banner", "dev_credentials", "forge_statuses"]
 
@@ -140,7 +141,7 @@ def forge_statuses(settings: Settings, credentials: Credentials) -> Statuses | N
     """The real forges' status API for the forges with a token (None without any token)."""
     if not credentials.tokens:
         return None
-    from knargo.network import StatusClient  # httpx: only when statuses go to a forge
+    from knargo.io.network import StatusClient  # httpx: only when statuses go to a forge
 
     return StatusClient(settings, credentials)
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from knargo import events
-from knargo.diagnostics import Diagnostic, Severity
-from knargo.events import Envelope
+from knargo.contract import events
+from knargo.contract.events import Envelope
+from knargo.formats.diagnostics import Diagnostic, Severity
 from knargo.local.broker import DeadLetter
 from knargo.local.executor import log_path
 from knargo.local.forge import Posted

@@ -1,0 +1,224 @@
+"""What `generate` does with one event: ci.yaml at the commit → Workflow (and CronWorkflows).
+
+`generate` reads the file and the changed paths through a `Files` port and submits through a
+`Workflows` port (knargo.io.network and knargo.io.kube in production, fakes in tests), and always
+answers with a reply: `pipeline.submitted`, `pipeline.rejected` or `pipeline.skipped`.
+Problems the user must fix (an invalid file, a token the forge refuses) become
+`pipeline.rejected`; problems that retrying may fix (forge or Kubernetes unavailable, rate
+limits) are raised for the function to answer 5xx/429, so the broker redelivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from knargo.config.catalog import SecretCatalog
+from knargo.config.settings import Settings
+from knargo.contract import events
+from knargo.contract.errors import PermanentError, TooLarge, Unauthorized
+from knargo.contract.events import Envelope, EventKind, GitEvent
+from knargo.formats import naming
+from knargo.formats.diagnostics import Diagnostic, Severity
+from knargo.language.dialect import CiConfig
+from knargo.language.lint import check
+from knargo.translation.plan import MANAGED_BY, plan
+from knargo.translation.templates import LABEL
+
+__all__ = ["MAX_FILE_BYTES", "Files", "Reply", "Workflows", "generate"]
+
+MAX_FILE_BYTES = 1024 * 1024
+
+
+class Files(Protocol):
+    def read_file(self, event: GitEvent, path: str, limit: int) -> bytes | None: ...
+
+    def changed_paths(self, event: GitEvent) -> list[str] | None: ...
+
+
+class Workflows(Protocol):
+    def create_workflow(self, manifest: Mapping[str, Any]) -> bool: ...
+
+    def cron_workflows(self, namespace: str, selector: str) -> dict[str, dict[str, Any]]: ...
+
+    def apply_cron_workflow(self, manifest: Mapping[str, Any]) -> None: ...
+
+    def delete_cron_workflow(self, namespace: str, name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The reply event: its type and data (which carries the GitEvent)."""
+
+    type: str
+    data: BaseModel
+    event: GitEvent
+
+    def envelope(self) -> Envelope:
+        """Source = repository URL, subject = ref, id derived from the delivery and type, so
+        a redelivered event gets an identical reply."""
+        extensions = {"traceparent": self.event.traceparent} if self.event.traceparent else {}
+        return Envelope(
+            type=self.type,
+            source=self.event.repository_url,
+            id=naming.digest(self.event.delivery_id, self.type, length=32),
+            data=self.data.model_dump(mode="json"),
+            subject=self.event.ref,
+            extensions=extensions,
+        )
+
+
+def generate(
+    event: GitEvent,
+    settings: Settings,
+    catalog: SecretCatalog | None,
+    files: Files,
+    cluster: Workflows,
+) -> Reply:
+    if event.fork and settings.fork_pull_requests == "skip":
+        return _skipped(event, "pull requests from forks are not run (fork_pull_requests: skip)")
+    file = settings.ci_file
+    try:
+        content = files.read_file(event, file, MAX_FILE_BYTES)
+    except TooLarge:
+        return _rejected(
+            event, [_problem(file, f"{file} is larger than {MAX_FILE_BYTES // 1024} KiB", "size")]
+        )
+    except Unauthorized:
+        return _rejected(
+            event,
+            [
+                _problem(
+                    file,
+                    f'cannot read {file}: forge "{event.forge_name}" '
+                    f"refused knargo's token (check the "
+                    f"{event.forge_name}.token credential)",
+                    "forge",
+                )
+            ],
+        )
+    if content is None:
+        if event.on_default_branch:
+            _reconcile(event, settings, [], cluster)
+        return _skipped(event, f"no {file}", report=False)
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return _rejected(event, [_problem(file, f"{file} is not UTF-8 text", "syntax")])
+    checked = check(text, file, settings=settings, catalog=catalog, scope=event.scope)
+    if checked.config is None:
+        return _rejected(event, checked.diagnostics)
+    return _run(event, settings, catalog, checked.config, files, cluster)
+
+
+def _run(
+    event: GitEvent,
+    settings: Settings,
+    catalog: SecretCatalog | None,
+    config: CiConfig,
+    files: Files,
+    cluster: Workflows,
+) -> Reply:
+    changed = (
+        None
+        if not _filters_paths(config, event)
+        else (
+            list(event.changed_paths)
+            if event.changed_paths_complete
+            else files.changed_paths(event)
+        )
+    )
+    result = plan(config, event, settings, catalog, changed_paths=changed)
+    if result.rejected:
+        return _rejected(event, [_problem(settings.ci_file, result.rejected, "size")], result.notes)
+    schedules = (
+        _reconcile(event, settings, result.cron_workflows, cluster)
+        if event.on_default_branch
+        else []
+    )
+    if result.workflow is None:
+        return _skipped(event, result.skipped or "nothing to run", notes=result.notes)
+    try:
+        created = cluster.create_workflow(result.workflow)
+    except PermanentError as exc:  # the API server refused the manifest itself
+        return _rejected(event, [_problem(settings.ci_file, str(exc), "cluster")], result.notes)
+    meta = result.workflow["metadata"]
+    name, namespace = meta.get("name", ""), meta.get("namespace", settings.namespace)
+    return Reply(
+        events.PIPELINE_SUBMITTED,
+        events.PipelineSubmitted(
+            event=event,
+            notes=result.notes,
+            namespace=namespace,
+            workflow=name,
+            ui_url=f"{settings.argo_ui_url.rstrip('/')}/workflows/{namespace}/{name}",
+            jobs=[events.JobInfo(id=j.id, task=j.task, needs=list(j.needs)) for j in result.jobs],
+            created=created,
+            schedules=schedules,
+        ),
+        event,
+    )
+
+
+def _filters_paths(config: CiConfig, event: GitEvent) -> bool:
+    triggers = config.triggers
+    if event.kind is EventKind.PULL_REQUEST:
+        return triggers.pull_request is not None and triggers.pull_request.paths is not None
+    return (
+        event.kind is EventKind.PUSH
+        and triggers.push is not None
+        and triggers.push.paths is not None
+    )
+
+
+def _reconcile(
+    event: GitEvent, settings: Settings, desired: list[Any], cluster: Workflows
+) -> list[str]:
+    """Apply the CronWorkflows the file declares; delete the repository's others."""
+    repository_id = naming.repository_id(event.forge_name, event.repository)
+    selector = ",".join(
+        f"{k}={v}" for k, v in {**MANAGED_BY, LABEL + "repository-id": repository_id}.items()
+    )
+    existing = cluster.cron_workflows(settings.namespace, selector)
+    names = []
+    for manifest in desired:
+        cluster.apply_cron_workflow(manifest)
+        names.append(manifest["metadata"]["name"])
+    for name in sorted(set(existing) - set(names)):
+        cluster.delete_cron_workflow(settings.namespace, name)
+    return names
+
+
+def _problem(file: str, message: str, rule: str) -> Diagnostic:
+    return Diagnostic(file, 1, 1, Severity.ERROR, message, rule)
+
+
+def _rejected(
+    event: GitEvent, diagnostics: list[Diagnostic], notes: list[str] | None = None
+) -> Reply:
+    errors = [d for d in diagnostics if d.severity is Severity.ERROR] or diagnostics
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    summary = f"{errors[0].file}:{errors[0].line}:{errors[0].col}: {errors[0].message}{more}"
+    return Reply(
+        events.PIPELINE_REJECTED,
+        events.PipelineRejected(
+            event=event,
+            notes=notes or [],
+            summary=summary,
+            diagnostics=[events.DiagnosticInfo(**d.to_dict()) for d in diagnostics],
+        ),
+        event,
+    )
+
+
+def _skipped(
+    event: GitEvent, reason: str, *, report: bool = True, notes: list[str] | None = None
+) -> Reply:
+    return Reply(
+        events.PIPELINE_SKIPPED,
+        events.PipelineSkipped(event=event, notes=notes or [], reason=reason, report=report),
+        event,
+    )

@@ -1,0 +1,208 @@
+"""What `report` does with one event: the commit statuses it means, posted only on change.
+
+Replies of `generate` (`pipeline.submitted`, `.rejected`, `.skipped`) carry the GitEvent;
+`workflow.updated` carries a Workflow, and `report` reads the Workflow as it is *now* from
+the cluster (the event's copy when it is gone), so stale or reordered events still produce the
+latest statuses. Before posting, one call reads the commit's current statuses; only
+transitions are posted (`knargo.functions.status.due`). Forge answers that retrying cannot fix (401,
+404, 422) are logged and acknowledged; the others are raised for the function to answer
+5xx/429, so the broker redelivers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from knargo.config.settings import Settings
+from knargo.contract import events
+from knargo.contract.errors import (
+    ForgeError,
+    ForgeUnavailable,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    Unauthorized,
+)
+from knargo.contract.events import Envelope, GitEvent
+from knargo.forges import StatusApi
+from knargo.functions import status
+
+__all__ = ["CommitLocks", "Reported", "Statuses", "WorkflowReader", "dead_letter", "report"]
+
+
+class Statuses(Protocol):
+    def api(self, event: GitEvent) -> StatusApi: ...
+
+    def current(self, event: GitEvent, sha: str) -> list[status.Current]: ...
+
+    def post(self, event: GitEvent, sha: str, update: status.Update) -> None: ...
+
+
+class WorkflowReader(Protocol):
+    def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What was done: the statuses posted, and why nothing (more) was."""
+
+    event: GitEvent | None
+    posted: list[status.Update]
+    problem: str = ""
+
+
+class CommitLocks:
+    """A lock per commit: events of one commit handled at once (a worker has threads) must
+    not each read the same statuses and post the same transition, or post an old one last.
+    A fixed set of locks, chosen by the commit, keeps the memory bounded; two commits that
+    share one only wait for each other."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._locks = [threading.Lock() for _ in range(size)]
+
+    def __call__(self, event: GitEvent) -> threading.Lock:
+        key = f"{event.forge_name}/{event.repository.lower()}@{event.sha}"
+        return self._locks[zlib.crc32(key.encode()) % len(self._locks)]
+
+
+def report(
+    envelope: Envelope,
+    settings: Settings,
+    statuses: Statuses,
+    cluster: WorkflowReader,
+    locks: CommitLocks | None = None,
+) -> Reported:
+    """Raises PermanentError for events that are not knargo's (answered 400). Reading the
+    commit's statuses and posting happen under the commit's lock, when `locks` is given."""
+    event, wanted = _wanted(envelope, settings, cluster)
+    if not wanted:
+        return Reported(event, [])
+    with locks(event) if locks is not None else contextlib.nullcontext():
+        return _post(event, wanted, statuses)
+
+
+def _post(event: GitEvent, wanted: list[status.Update], statuses: Statuses) -> Reported:
+    try:
+        api = statuses.api(event)
+        current = statuses.current(event, event.sha)
+    except (RateLimited, ForgeUnavailable):
+        raise
+    except (PermanentError, ForgeError) as exc:
+        return Reported(event, [], str(exc))
+    posts = status.due(
+        current,
+        wanted,
+        {status.State(k): v for k, v in api.states.items()},
+        api.final_states,
+        api.description_limit,
+    )
+    done: list[status.Update] = []
+    for update in posts:
+        try:
+            statuses.post(event, event.sha, update)
+        except (Unauthorized, NotFound) as exc:
+            return Reported(event, done, str(exc))
+        except (RateLimited, ForgeUnavailable):
+            raise
+        except ForgeError as exc:  # 422 and the like: this status is wrong, post the others
+            return Reported(event, done, str(exc))
+        done.append(update)
+    return Reported(event, done)
+
+
+def _wanted(
+    envelope: Envelope, settings: Settings, cluster: WorkflowReader
+) -> tuple[GitEvent, list[status.Update]]:
+    prefix = settings.status_context
+    try:
+        if envelope.type == events.PIPELINE_SUBMITTED:
+            submitted = events.PipelineSubmitted.model_validate(envelope.data)
+            return submitted.event, status.from_submitted(submitted, prefix)
+        if envelope.type == events.PIPELINE_REJECTED:
+            rejected = events.PipelineRejected.model_validate(envelope.data)
+            return rejected.event, status.from_rejected(rejected, prefix)
+        if envelope.type == events.PIPELINE_SKIPPED:
+            skipped = events.PipelineSkipped.model_validate(envelope.data)
+            return skipped.event, status.from_skipped(skipped, prefix)
+    except ValueError:
+        raise PermanentError(f"malformed {envelope.type} data") from None
+    if envelope.type == events.WORKFLOW_UPDATED:
+        workflow = _current_workflow(envelope.data, cluster)
+        try:
+            return status.from_workflow(workflow, prefix, settings.argo_ui_url)
+        except (KeyError, TypeError, ValueError):
+            raise PermanentError("not a Workflow made by knargo") from None
+    raise PermanentError(f"unexpected event type {envelope.type!r}")
+
+
+def _current_workflow(body: Any, cluster: WorkflowReader) -> Mapping[str, Any]:
+    """The Workflow as the cluster has it now, else the event's copy."""
+    if not isinstance(body, Mapping):
+        raise PermanentError("the event carries no Workflow")
+    meta = body.get("metadata") or {}
+    name, namespace = meta.get("name"), meta.get("namespace")
+    if not isinstance(name, str) or not isinstance(namespace, str):
+        raise PermanentError("the Workflow has no name or namespace")
+    return cluster.get_workflow(namespace, name) or body
+
+
+DEAD_LETTER = "could not be processed"
+
+
+def dead_letter(
+    envelope: Envelope, settings: Settings, statuses: Statuses, locks: CommitLocks | None = None
+) -> Reported:
+    """An event the broker gave up on: where it names a commit, mark the pipeline context
+    with an error, unless a final status is already there (a later event got through)."""
+    event = _named_event(envelope)
+    if event is None:
+        return Reported(None, [], "the event names no commit")
+    code = envelope.extensions.get("knativeerrorcode", "")
+    reason = f"{DEAD_LETTER}: {envelope.type} failed after retries"
+    update = status.Update(
+        settings.status_context, status.State.ERROR, reason + (f" (HTTP {code})" if code else "")
+    )
+    with locks(event) if locks is not None else contextlib.nullcontext():
+        return _mark(event, update, statuses)
+
+
+def _mark(event: GitEvent, update: status.Update, statuses: Statuses) -> Reported:
+    try:
+        api = statuses.api(event)
+        shown = {c.context.lower(): c for c in statuses.current(event, event.sha)}
+        current = shown.get(update.context.lower())
+        if current is not None and current.state in api.final_states:
+            return Reported(event, [], "the pipeline already has a final status")
+        statuses.post(
+            event,
+            event.sha,
+            status.Update(
+                update.context,
+                update.state,
+                status.shorten(update.description, api.description_limit),
+            ),
+        )
+    except (RateLimited, ForgeUnavailable):
+        raise
+    except (PermanentError, ForgeError) as exc:
+        return Reported(event, [], str(exc))
+    return Reported(event, [update])
+
+
+def _named_event(envelope: Envelope) -> GitEvent | None:
+    data = envelope.data
+    try:
+        if envelope.type in (events.GIT_PUSH, events.GIT_PULL_REQUEST):
+            return GitEvent.model_validate(data)
+        if envelope.type == events.WORKFLOW_UPDATED:
+            return status.from_workflow(data, "", "")[0]
+        if isinstance(data, Mapping) and isinstance(data.get("event"), Mapping):
+            return GitEvent.model_validate(data["event"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None

@@ -1,0 +1,233 @@
+"""Commit statuses: what a pipeline's events mean for each context, and which posts are due.
+
+Every context is `<prefix>` (the pipeline) or `<prefix>/<job>`; scheduled runs use
+`<prefix> (schedule)` so they never overwrite push results. States are knargo's own
+(`State`); each forge module maps them to its names. Non-final descriptions are fixed
+("queued", "running") so repeated updates change nothing. `due` compares the wanted statuses
+with the ones the forge has and keeps only transitions (a new state or description; a link
+that only gains the Workflow's uid or node is no transition), never moving a context of the
+same run (the same Workflow) backwards: queued, running, final.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from knargo.contract.events import GitEvent, PipelineRejected, PipelineSkipped, PipelineSubmitted
+from knargo.formats.durations import format_seconds
+
+__all__ = [
+    "Current",
+    "State",
+    "Update",
+    "due",
+    "from_rejected",
+    "from_skipped",
+    "from_submitted",
+    "from_workflow",
+    "shorten",
+]
+
+TEMPLATE_JOB = "knargo.dev/job"
+GIT_EVENT = "knargo.dev/git-event"
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+    @property
+    def final(self) -> bool:
+        return self not in (State.QUEUED, State.RUNNING)
+
+
+@dataclass(frozen=True)
+class Update:
+    """A status knargo wants a context of a commit to show."""
+
+    context: str
+    state: State
+    description: str
+    target_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Current:
+    """A status as the forge shows it (state in the forge's own words)."""
+
+    context: str
+    state: str
+    description: str
+    target_url: str | None
+
+
+def contexts(prefix: str, event_kind: str) -> str:
+    return f"{prefix} (schedule)" if event_kind == "schedule" else prefix
+
+
+def from_submitted(data: PipelineSubmitted, prefix: str) -> list[Update]:
+    """Every job and the pipeline queued at once, so nothing looks green too early."""
+    url = data.ui_url
+    return [Update(prefix, State.QUEUED, "queued", url)] + [
+        Update(f"{prefix}/{job.id}", State.QUEUED, "queued", url) for job in data.jobs
+    ]
+
+
+def from_rejected(data: PipelineRejected, prefix: str) -> list[Update]:
+    return [Update(prefix, State.FAILURE, data.summary)]
+
+
+def from_skipped(data: PipelineSkipped, prefix: str) -> list[Update]:
+    """A passing "skipped" status so required checks never hang; nothing without ci.yaml."""
+    return [Update(prefix, State.SKIPPED, f"skipped: {data.reason}")] if data.report else []
+
+
+_PHASES = {
+    "Pending": State.RUNNING,
+    "Running": State.RUNNING,
+    "Succeeded": State.SUCCESS,
+    "Failed": State.FAILURE,
+    "Error": State.ERROR,
+    "Omitted": State.SKIPPED,
+    "Skipped": State.SKIPPED,
+}
+
+
+def from_workflow(
+    workflow: Mapping[str, Any], prefix: str, ui_url: str
+) -> tuple[GitEvent, list[Update]]:
+    """The statuses a Workflow's current status means: one per job, one for the pipeline.
+
+    Raises ValueError when the object is not a Workflow knargo made.
+    """
+    meta = workflow.get("metadata") or {}
+    event = GitEvent.model_validate(json.loads((meta.get("annotations") or {})[GIT_EVENT]))
+    kind = (meta.get("labels") or {}).get("knargo.dev/event", "")
+    context = contexts(prefix, kind)
+    url = _url(ui_url, meta)
+    status = workflow.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    pipeline = _describe(_PHASES.get(phase, State.RUNNING), status, "pipeline")
+    updates = [Update(context, pipeline[0], pipeline[1], url)]
+    nodes = _task_nodes(workflow)
+    for task, job in _jobs(workflow).items():
+        node = nodes.get(task)
+        if node is None:
+            state = State.QUEUED if pipeline[0] is State.RUNNING else State.SKIPPED
+            text = "queued" if state is State.QUEUED else "not run: the pipeline stopped"
+            updates.append(Update(f"{context}/{job}", state, text, url))
+            continue
+        state, text = _describe(_PHASES.get(node.get("phase", ""), State.RUNNING), node, "job")
+        node_url = f"{url}{'&' if '?' in url else '?'}nodeId={node['id']}" if "id" in node else url
+        updates.append(Update(f"{context}/{job}", state, text, node_url))
+    return event, updates
+
+
+def _url(ui_url: str, meta: Mapping[str, Any]) -> str:
+    base = f"{ui_url.rstrip('/')}/workflows/{meta.get('namespace', '')}/{meta.get('name', '')}"
+    return f"{base}?uid={meta['uid']}" if meta.get("uid") else base
+
+
+def _jobs(workflow: Mapping[str, Any]) -> dict[str, str]:
+    """Task name → job id, from the templates' `knargo.dev/job` annotations."""
+    spec = workflow.get("spec") or {}
+    templates = spec.get("templates") or (spec.get("workflowSpec") or {}).get("templates") or []
+    jobs = {}
+    for template in templates:
+        job = ((template.get("metadata") or {}).get("annotations") or {}).get(TEMPLATE_JOB)
+        if job:
+            jobs[template["name"]] = job
+    return jobs
+
+
+def _task_nodes(workflow: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The node of each DAG task (a retried task's own node, not its attempts)."""
+    nodes = (workflow.get("status") or {}).get("nodes") or {}
+    found = {}
+    for node in nodes.values():
+        if node.get("type") in ("Pod", "Retry", "Skipped") and node.get("displayName") == (
+            node.get("templateName")
+        ):
+            found[node["displayName"]] = node
+    return found
+
+
+def _describe(state: State, node: Mapping[str, Any], what: str) -> tuple[State, str]:
+    if state is State.RUNNING:
+        return state, "running"
+    if state is State.SUCCESS:
+        took = _duration(node)
+        return state, f"passed in {took}" if took else "passed"
+    if state is State.SKIPPED:
+        return state, "skipped: " + (node.get("message") or "a job it needs did not pass")
+    message = node.get("message") or ("failed" if state is State.FAILURE else "error")
+    return state, message if what == "job" else f"failed: {message}"
+
+
+def _duration(node: Mapping[str, Any]) -> str:
+    try:
+        started = datetime.fromisoformat(node["startedAt"].replace("Z", "+00:00"))
+        finished = datetime.fromisoformat(node["finishedAt"].replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return ""
+    return format_seconds(max(0, round((finished - started).total_seconds())))
+
+
+def shorten(text: str, limit: int) -> str:
+    """At most `limit` characters (not bytes), cut on a character with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _run(url: str | None) -> str | None:
+    return url.split("?", 1)[0] if url else None
+
+
+def _rank(status: Current | Update, final_states: frozenset[str] = frozenset()) -> int:
+    """queued < running < final: within one run a context only moves forward."""
+    if isinstance(status, Update):
+        return 2 if status.state.final else int(status.state is State.RUNNING)
+    if status.state in final_states:
+        return 2
+    return int(status.description == "running")
+
+
+def due(
+    current: Iterable[Current],
+    wanted: Iterable[Update],
+    forge_state: Mapping[State, str],
+    final_states: frozenset[str],
+    limit: int,
+) -> list[Update]:
+    """The posts that change something, in order; descriptions cut to the forge's limit."""
+    latest = {c.context.lower(): c for c in current}
+    posts = []
+    for update in wanted:
+        update = Update(
+            update.context, update.state, shorten(update.description, limit), update.target_url
+        )
+        shown = latest.get(update.context.lower())
+        if shown is not None:
+            same_run = _run(shown.target_url) == _run(update.target_url)
+            same = (
+                same_run
+                and shown.state == forge_state[update.state]
+                and shown.description == update.description
+            )
+            regress = same_run and _rank(shown, final_states) > _rank(update)
+            if same or regress:
+                continue
+        posts.append(update)
+        latest[update.context.lower()] = Current(
+            update.context, forge_state[update.state], update.description, update.target_url
+        )
+    return posts

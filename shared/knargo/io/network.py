@@ -1,0 +1,317 @@
+"""The one module that sends HTTP requests (httpx): to the broker and to forge APIs.
+
+`Publisher` hands CloudEvents to the broker (`K_SINK`): connection errors, timeouts, 5xx and
+429 are retried with exponential backoff within a fixed budget, because forges give up on a
+delivery after 5-10 s; then it raises `BrokerUnavailable`, which the webhook answers with 503
+so the forge shows a failed delivery that can be redelivered. One client is reused for every
+request of a process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from knargo.config.credentials import Credentials
+from knargo.config.settings import Forge, Settings
+from knargo.contract.errors import (
+    BrokerUnavailable,
+    ForgeError,
+    ForgeUnavailable,
+    NotFound,
+    PermanentError,
+    TooLarge,
+    Unauthorized,
+    forge_error,
+)
+from knargo.contract.events import GitEvent
+from knargo.forges import FILES, STATUSES, ApiRequest, FileApi, StatusApi
+from knargo.functions.status import Current, Update
+from knargo.observability.metrics import Metrics
+
+__all__ = [
+    "ApiResponse",
+    "ForgeClient",
+    "ForgeReader",
+    "Publisher",
+    "RetryPolicy",
+    "StatusClient",
+]
+
+_RETRIED = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Waits between attempts, in seconds: len(delays) + 1 attempts in all."""
+
+    delays: Sequence[float] = (0.1, 0.3, 0.9)
+    timeout: float = 1.0
+
+
+class Publisher:
+    """Sends CloudEvent messages to one sink."""
+
+    def __init__(
+        self,
+        sink: str,
+        policy: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.sink = sink
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+        timeout = httpx.Timeout(self.policy.timeout, connect=self.policy.timeout)
+        # Loading the CA bundle costs ~30 ms of start-up; a plain-http sink never uses it.
+        verify = sink.startswith("https://")
+        self._client = httpx.Client(
+            timeout=timeout,
+            transport=transport,
+            headers={"user-agent": "knargo"},
+            verify=verify,
+        )
+
+    def publish(self, headers: dict[str, str], body: bytes) -> int:
+        """Send one event; returns the number of attempts it took."""
+        problem = ""
+        for attempt, delay in enumerate([*self.policy.delays, None], start=1):
+            try:
+                response = self._client.post(self.sink, headers=headers, content=body)
+            except httpx.HTTPError as exc:
+                problem = type(exc).__name__
+            else:
+                if response.is_success:
+                    return attempt
+                if response.status_code not in _RETRIED:
+                    raise PermanentError(f"the broker refused the event: {response.status_code}")
+                problem = f"HTTP {response.status_code}"
+            if delay is not None:
+                self._sleep(delay)
+        raise BrokerUnavailable(f"the broker did not take the event: {problem}")
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise ForgeError("the forge answered with malformed JSON") from None
+
+
+class ForgeClient:
+    """Sends forge API requests built by the forge modules; errors come from `forge_error`."""
+
+    def __init__(
+        self,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+            transport=transport,
+            headers={"user-agent": "knargo"},
+            follow_redirects=True,
+        )
+
+    def send(
+        self, request: ApiRequest, *, limit: int | None = None, forge: str = "", kind: str = ""
+    ) -> ApiResponse:
+        """Send `request`; a body over `limit` bytes raises `TooLarge` (read no further).
+
+        `forge` and `kind` (e.g. "file", "create_status") label the metrics."""
+        started = time.monotonic()
+        status = "error"
+        try:
+            response = self._send(request, limit)
+            status = str(response.status)
+            return response
+        except ForgeError as exc:
+            status = str(exc.status or "unavailable")
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.forge_calls.inc(forge=forge, operation=kind, status=status)
+                self.metrics.forge_latency.observe(
+                    time.monotonic() - started, forge=forge, operation=kind
+                )
+
+    def _send(self, request: ApiRequest, limit: int | None) -> ApiResponse:
+        try:
+            with self._client.stream(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                params=dict(request.params),
+                json=request.json,
+            ) as response:
+                error = forge_error(request.operation, response.status_code, response.headers)
+                if error is not None:
+                    error.detail = _detail(response)
+                    raise error
+                body = _read(response, limit, request.operation)
+                return ApiResponse(response.status_code, dict(response.headers), body)
+        except httpx.TimeoutException:
+            raise ForgeUnavailable(
+                f"{request.operation}: the forge did not answer in time"
+            ) from None
+        except httpx.TransportError as exc:
+            raise ForgeUnavailable(f"{request.operation}: {type(exc).__name__}") from None
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _detail(response: httpx.Response, limit: int = 1024) -> str:
+    """The start of an error answer (forges explain themselves there), never more."""
+    try:
+        body = _read(response, None, "", until=limit)
+    except httpx.HTTPError:
+        return ""
+    return body[:limit].decode("utf-8", "replace")
+
+
+def _read(
+    response: httpx.Response, limit: int | None, operation: str, until: int | None = None
+) -> bytes:
+    """The body; over `limit` raises TooLarge, past `until` stops reading."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise TooLarge(operation, limit)
+        chunks.append(chunk)
+        if until is not None and size >= until:
+            break
+    return b"".join(chunks)
+
+
+# Pull requests list at most this many pages of changed files (3,000 paths).
+MAX_PAGES = 30
+
+
+class ForgeReader:
+    """Reads files and changed paths of a repository at a commit through its forge's API."""
+
+    def __init__(
+        self, settings: Settings, credentials: Credentials, client: ForgeClient | None = None
+    ) -> None:
+        self.settings, self.credentials = settings, credentials
+        self.client = client or ForgeClient()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _where(self, event: GitEvent) -> tuple[Forge, str | None, FileApi]:
+        forge = next(f for f in self.settings.forges if f.name == event.forge_name)
+        token = self.credentials.tokens.get(forge.name)
+        return forge, token.reveal().decode() if token else None, FILES[forge.kind]
+
+    def read_file(self, event: GitEvent, path: str, limit: int) -> bytes | None:
+        """The file at the event's commit, None if there is none; TooLarge over `limit`."""
+        forge, token, api = self._where(event)
+        try:
+            return self.client.send(
+                api.file(forge, token, event.repository, path, event.sha),
+                limit=limit,
+                forge=forge.name,
+                kind="file",
+            ).body
+        except NotFound:
+            return None
+
+    def changed_paths(self, event: GitEvent) -> list[str] | None:
+        """Paths the push or pull request changes; None when the forge cannot say (a new
+        branch, or more files than it lists)."""
+        forge, token, api = self._where(event)
+        try:
+            if event.pr_number is not None:
+                return self._pull_request_paths(forge, token, api, event)
+            if not event.before:
+                return None
+            request = api.compare(forge, token, event.repository, event.before, event.sha)
+            response = self.client.send(request, forge=forge.name, kind="compare")
+            return api.compare_paths(response.json())
+        except (NotFound, Unauthorized):
+            return None  # e.g. `before` was force-pushed away: the paths are unknown
+
+    def _pull_request_paths(
+        self, forge: Forge, token: str | None, api: FileApi, event: GitEvent
+    ) -> list[str] | None:
+        assert event.pr_number is not None
+        paths: list[str] = []
+        for page in range(1, MAX_PAGES + 1):
+            request = api.pull_request_files(forge, token, event.repository, event.pr_number, page)
+            entries = self.client.send(request, forge=forge.name, kind="pull_request_files").json()
+            paths += api.page_paths(entries)
+            if not isinstance(entries, list) or len(entries) < api.page_size:
+                return list(dict.fromkeys(paths))
+        return None
+
+
+class StatusClient:
+    """Reads and posts commit statuses through each forge's API."""
+
+    def __init__(
+        self, settings: Settings, credentials: Credentials, client: ForgeClient | None = None
+    ) -> None:
+        self.settings, self.credentials = settings, credentials
+        self.client = client or ForgeClient()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _where(self, event: GitEvent) -> tuple[Forge, str | None, StatusApi]:
+        forge = next((f for f in self.settings.forges if f.name == event.forge_name), None)
+        if forge is None:
+            raise PermanentError(f'no forge "{event.forge_name}" is configured')
+        token = self.credentials.tokens.get(forge.name)
+        return forge, token.reveal().decode() if token else None, STATUSES[forge.kind]
+
+    def api(self, event: GitEvent) -> StatusApi:
+        return self._where(event)[2]
+
+    def current(self, event: GitEvent, sha: str) -> list[Current]:
+        forge, token, api = self._where(event)
+        request = api.list_statuses(forge, token, event.repository, sha)
+        body = self.client.send(request, forge=forge.name, kind="list_statuses").json()
+        return [Current(*entry) for entry in api.current(body)]
+
+    def post(self, event: GitEvent, sha: str, update: Update) -> None:
+        forge, token, api = self._where(event)
+        request = api.create_status(
+            forge,
+            token,
+            event.repository,
+            sha,
+            api.states[update.state],
+            update.context,
+            update.description,
+            update.target_url,
+        )
+        for attempt in (1, 2):
+            try:
+                self.client.send(request, forge=forge.name, kind="create_status")
+                return
+            except ForgeError as exc:
+                if exc.status == 409 and attempt == 1:  # GitLab: another update in progress
+                    continue
+                if exc.status == 400 and "cannot transition" in exc.detail.lower():
+                    return  # GitLab already shows this state
+                raise

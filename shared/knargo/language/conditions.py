@@ -1,0 +1,362 @@
+"""The `if:` condition language of ci.yaml jobs.
+
+A job runs only if its condition is true. `parse` checks syntax, names and types when ci.yaml is
+read; `Condition.evaluate` walks the syntax tree (never eval) when the pipeline of one event is
+translated. A GitHub-style `${{ ... }}` around the whole expression is accepted and ignored.
+
+    expr    := or
+    or      := and ( "||" and )*
+    and     := not ( "&&" not )*
+    not     := "!" not | cmp
+    cmp     := primary ( ("==" | "!=") primary )?
+    primary := "(" expr ")" | STRING | "true" | "false" | VARIABLE | call
+    call    := FUNCTION "(" expr ("," expr)* ")"
+
+Strings are single-quoted (`'it''s'`) or double-quoted with the escapes `\\"` and `\\\\`.
+Values are strings or booleans and never convert: `&&`, `||`, `!` and the whole condition need
+booleans, `==` and `!=` need two values of the same type, function arguments are strings.
+
+Functions, all returning booleans:
+
+* `startsWith(a, b)`, `endsWith(a, b)`: whether `a` starts / ends with `b`;
+* `contains(a, b)`: whether `b` occurs in `a`;
+* `matches(value, glob)`: whether `value` matches one filter pattern (see
+  `knargo.language.globs`), e.g. `matches(branch, 'release/**')`; negate with `!matches(...)`,
+  not with a leading `!`.
+
+Variables:
+
+* `event` (string): `"push"`, `"tag"`, `"pull_request"` or `"schedule"`;
+* `ref` (string): the full ref, e.g. `refs/heads/main` or `refs/tags/v1.0`;
+* `branch` (string): the pushed branch, the head branch of a pull request, `""` for tags;
+* `tag` (string): the tag name, or `""`;
+* `base_branch` (string): the target branch of a pull request, else `""`;
+* `default_branch` (string): the repository's default branch, e.g. `main`;
+* `sha` (string): the commit being built;
+* `repository` (string): `"owner/name"`;
+* `forge` (string): `"github"`, `"gitlab"` or `"gitea"`;
+* `fork` (boolean): whether the change comes from a fork;
+* `is_default_branch` (boolean): whether this is a push to the default branch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from knargo.language.globs import GlobError, compile_pattern
+
+__all__ = ["VARIABLES", "Condition", "ConditionError", "parse"]
+
+VARIABLES: Mapping[str, type] = MappingProxyType(
+    dict.fromkeys(("event", "ref", "branch", "tag", "base_branch", "default_branch"), str)
+    | dict.fromkeys(("sha", "repository", "forge"), str)
+    | dict.fromkeys(("fork", "is_default_branch"), bool)
+)
+
+
+class ConditionError(ValueError):
+    """An invalid condition; `offset` is 0-based into the source text."""
+
+    message: str
+    offset: int
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(f"{message} (at offset {offset})")
+        self.message = message
+        self.offset = offset
+
+
+def _matches(value: str, pattern: str) -> bool:
+    try:
+        return compile_pattern(pattern).fullmatch(value) is not None
+    except GlobError:  # only a pattern computed at run time can still be invalid here
+        return False
+
+
+_FUNCTIONS: Mapping[str, Callable[[str, str], bool]] = MappingProxyType(
+    {
+        "startsWith": lambda a, b: a.startswith(b),
+        "endsWith": lambda a, b: a.endswith(b),
+        "contains": lambda a, b: b in a,
+        "matches": _matches,
+    }
+)
+
+
+# The syntax tree. `offset` is where the node's token stands (an operator's, for operations).
+@dataclass(frozen=True)
+class Literal:
+    value: str | bool
+    offset: int
+    positions: tuple[int, ...] = field(default=(), repr=False, compare=False)  # of each char
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Node
+    offset: int
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # "&&", "||", "==" or "!="
+    left: Node
+    right: Node
+    offset: int
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str
+    args: tuple[Node, ...]
+    offset: int
+
+
+Node = Literal | Variable | Not | Binary | Call
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # the operator itself, or "name", "string" or "end"
+    text: str  # as written; for strings, the value
+    offset: int
+    positions: tuple[int, ...] = ()  # for strings: the source offset of each character of text
+
+
+_TOKEN = re.compile(
+    r"(?P<space>\s+)|(?P<op>&&|\|\||==|!=|[!(),])|(?P<name>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)"
+)
+_TYPE_NAMES = {str: "a string", bool: "a boolean"}
+_HINTS = {"&": ' (did you mean "&&"?)', "|": ' (did you mean "||"?)', "=": ' (did you mean "=="?)'}
+
+
+def _unwrap(source: str) -> tuple[int, int]:
+    """The range of `source` holding the expression, inside an optional `${{ }}`."""
+    lo, hi = len(source) - len(source.lstrip()), len(source.rstrip())
+    if not source.startswith("${{", lo):
+        return 0, len(source)
+    if hi - lo < 5 or not source.endswith("}}", 0, hi):
+        raise ConditionError('"${{" without a closing "}}"', lo)
+    return lo + 3, hi - 2
+
+
+def _tokens(source: str) -> list[_Token]:
+    lo, hi = _unwrap(source)
+    text, i = source[:hi], lo
+    tokens: list[_Token] = []
+    while i < hi:
+        if text[i] in "'\"":
+            token, i = _string(text, i)
+            tokens.append(token)
+            continue
+        match = _TOKEN.match(text, i)
+        if match is None:
+            raise ConditionError(f'unexpected character "{text[i]}"{_HINTS.get(text[i], "")}', i)
+        if match.lastgroup != "space":
+            kind = match.group() if match.lastgroup == "op" else "name"
+            tokens.append(_Token(kind, match.group(), i))
+        i = match.end()
+    return [*tokens, _Token("end", "", hi)]
+
+
+def _string(text: str, start: int) -> tuple[_Token, int]:
+    quote, i = text[start], start + 1
+    chars: list[str] = []
+    positions: list[int] = []
+    while i < len(text):
+        char, step = text[i], 1
+        if char == quote == "'" and text.startswith("'", i + 1):
+            step = 2
+        elif char == quote:
+            return _Token("string", "".join(chars), start, tuple(positions)), i + 1
+        elif char == "\\" and quote == '"':
+            if not text.startswith(('"', "\\"), i + 1):
+                raise ConditionError('unknown escape: only \\" and \\\\ are allowed', i)
+            char, step = text[i + 1], 2
+        chars.append(char)
+        positions.append(i)
+        i += step
+    raise ConditionError("unterminated string", start)
+
+
+def _describe(token: _Token) -> str:
+    if token.kind == "end":
+        return "end of condition"
+    return f'string "{token.text}"' if token.kind == "string" else f'"{token.text}"'
+
+
+def _known(token: _Token, names: Collection[str], kind: str) -> str:
+    if token.text in names:
+        return token.text
+    known = sorted(names)
+    close = difflib.get_close_matches(token.text, known, n=1) or difflib.get_close_matches(
+        token.text.rsplit(".", 1)[-1], known, n=1
+    )
+    hint = f'; did you mean "{close[0]}"?' if close else ""
+    message = f'unknown {kind} "{token.text}"{hint} (known: {", ".join(known)})'
+    raise ConditionError(message, token.offset)
+
+
+def _type(node: Node) -> type:
+    if isinstance(node, Literal):
+        return type(node.value)
+    return VARIABLES[node.name] if isinstance(node, Variable) else bool
+
+
+def _typed(node: Node, expected: type, context: str) -> Node:
+    """`node`, if its value has the `expected` type; `context` names what needs that type."""
+    actual = _type(node)
+    if actual is not expected:
+        what = f'variable "{node.name}"' if isinstance(node, Variable) else "this expression"
+        if isinstance(node, Literal) and isinstance(node.value, str):
+            what = f'the string "{node.value}"'
+        message = f"{context} needs {_TYPE_NAMES[expected]}, but {what} is {_TYPE_NAMES[actual]}"
+        raise ConditionError(message, node.offset)
+    return node
+
+
+def _check_glob(node: Node) -> None:
+    """Check a literal pattern given to matches(); errors point at the offending character."""
+    if not isinstance(node, Literal) or not isinstance(node.value, str):
+        return
+    at = (*node.positions, node.offset)  # each character's offset, then the opening quote's
+    if node.value.startswith("!"):
+        raise ConditionError("matches() takes one pattern; negate with !matches(...)", at[0])
+    try:
+        compile_pattern(node.value)
+    except GlobError as error:
+        message = f"invalid pattern: {error.message}"
+        raise ConditionError(message, at[min(error.offset, len(at) - 1)]) from None
+
+
+class _Parser:
+    def __init__(self, tokens: list[_Token]) -> None:
+        self.tokens, self.pos = tokens, 0
+
+    def peek(self) -> _Token:
+        return self.tokens[self.pos]
+
+    def take(self, kind: str | None = None) -> _Token:
+        token = self.tokens[self.pos]
+        if kind is not None and token.kind != kind:
+            raise ConditionError(f'expected "{kind}", found {_describe(token)}', token.offset)
+        self.pos = min(self.pos + 1, len(self.tokens) - 1)
+        return token
+
+    def condition(self) -> Node:
+        node = self.logic("||")
+        if self.peek().kind != "end":
+            raise ConditionError(f"unexpected {_describe(self.peek())}", self.peek().offset)
+        return _typed(node, bool, "a condition")
+
+    def logic(self, op: str) -> Node:
+        node = self.logic("&&") if op == "||" else self.negation()
+        while self.peek().kind == op:
+            offset = self.take().offset
+            right = self.logic("&&") if op == "||" else self.negation()
+            node = Binary(op, _typed(node, bool, f'"{op}"'), _typed(right, bool, f'"{op}"'), offset)
+        return node
+
+    def negation(self) -> Node:
+        if self.peek().kind != "!":
+            return self.comparison()
+        offset = self.take().offset
+        return Not(_typed(self.negation(), bool, '"!"'), offset)
+
+    def comparison(self) -> Node:
+        left = self.primary()
+        if self.peek().kind not in ("==", "!="):
+            return left
+        op = self.take()
+        right = self.primary()
+        if _type(left) is not _type(right):
+            a, b = _TYPE_NAMES[_type(left)], _TYPE_NAMES[_type(right)]
+            message = f"cannot compare {a} with {b}"
+            raise ConditionError(message, op.offset)
+        return Binary(op.kind, left, right, op.offset)
+
+    def primary(self) -> Node:
+        token = self.take()
+        if token.kind == "(":
+            node = self.logic("||")
+            self.take(")")
+            return node
+        if token.kind == "string":
+            return Literal(token.text, token.offset, token.positions)
+        if token.kind != "name":
+            raise ConditionError(f"unexpected {_describe(token)}", token.offset)
+        if token.text in ("true", "false"):
+            return Literal(token.text == "true", token.offset)
+        if self.peek().kind == "(":
+            return self.call(token)
+        return Variable(_known(token, VARIABLES, "variable"), token.offset)
+
+    def call(self, name: _Token) -> Node:
+        function = _known(name, _FUNCTIONS, "function")
+        self.take("(")
+        args = [] if self.peek().kind == ")" else [self.logic("||")]
+        while self.peek().kind == ",":
+            self.take()
+            args.append(self.logic("||"))
+        self.take(")")
+        if len(args) != 2:
+            raise ConditionError(f"{function}() takes 2 arguments, got {len(args)}", name.offset)
+        for number, arg in enumerate(args, 1):
+            _typed(arg, str, f"argument {number} of {function}()")
+        if function == "matches":
+            _check_glob(args[1])
+        return Call(function, tuple(args), name.offset)
+
+
+def _evaluate(node: Node, variables: Mapping[str, str | bool]) -> str | bool:
+    match node:
+        case Literal(value=value):
+            return value
+        case Variable(name=name):
+            value = variables[name]  # a KeyError names a variable the caller did not provide
+            if not isinstance(value, VARIABLES[name]):
+                raise TypeError(f"condition variable {name!r} must be {VARIABLES[name].__name__}")
+            return value
+        case Not(operand=operand):
+            return _evaluate(operand, variables) is not True
+        case Binary(op="&&", left=left, right=right):
+            return _evaluate(left, variables) is True and _evaluate(right, variables) is True
+        case Binary(op="||", left=left, right=right):
+            return _evaluate(left, variables) is True or _evaluate(right, variables) is True
+        case Binary(op=op, left=left, right=right):
+            a, b = _evaluate(left, variables), _evaluate(right, variables)
+            return type(a) is type(b) and (a == b) == (op == "==")
+        case Call(function=function, args=args):
+            a, b = (str(_evaluate(arg, variables)) for arg in args)
+            return _FUNCTIONS[function](a, b)
+    raise TypeError(f"not a condition node: {node!r}")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parsed, type-checked condition; `Condition(source)` raises `ConditionError` if invalid."""
+
+    source: str
+    _tree: Node = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tree", _Parser(_tokens(self.source)).condition())
+
+    def evaluate(self, variables: Mapping[str, str | bool]) -> bool:
+        """The condition's value; `variables` maps each name of `VARIABLES` to its value."""
+        return _evaluate(self._tree, variables) is True
+
+
+def parse(source: str) -> Condition:
+    """Parse and check a condition; raises `ConditionError` pointing into `source`."""
+    return Condition(source)

@@ -1,0 +1,416 @@
+"""The `ci.yaml` dialect (version 1): strict, frozen models, one docstring per field.
+
+The docstrings become the descriptions of the JSON Schema (`knargo schema`). Checks that
+need the platform's configuration (runner aliases, the secret catalog, allowed image
+registries) read it from the validation context, so one pass over the file reports every
+problem at once. `knargo.language.lint` composes the YAML and maps errors back to positions.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+
+from knargo.config import catalog as secret_catalog
+from knargo.formats.durations import DurationError, parse_duration
+from knargo.formats.locate import quote_list, suggest, user_error
+from knargo.language import conditions, cron, globs
+
+__all__ = [
+    "CiConfig",
+    "Job",
+    "PullRequestTrigger",
+    "PushTrigger",
+    "Retry",
+    "Schedule",
+    "Triggers",
+    "ValidationContext",
+]
+
+JOB_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+JOB_ID_MAX = 100
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_ENV_PREFIX = "KNARGO_"
+# A container image reference: [registry[:port]/]path[:tag][@digest].
+_IMAGE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@sha256:[a-f0-9]{64})?$"
+)
+
+
+class ValidationContext(BaseModel):
+    """What the platform knows that the file does not: passed as pydantic's context."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    runners: frozenset[str] | None = None
+    allowed_registries: tuple[str, ...] = ()
+
+
+def _context(info: ValidationInfo) -> ValidationContext:
+    return info.context if isinstance(info.context, ValidationContext) else ValidationContext()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        use_attribute_docstrings=True,
+        populate_by_name=True,
+    )
+
+
+def _pattern(value: str) -> str:
+    for problem in globs.check_patterns([value]):
+        raise user_error("glob", f'invalid pattern "{value}": {problem.message}', problem.offset)
+    return value
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Patterns = Annotated[
+    list[Annotated[str, AfterValidator(_pattern)]],
+    BeforeValidator(_as_list, json_schema_input_type=str | list[str]),
+]
+
+
+class PushTrigger(_Model):
+    """Run on pushes of branches and tags. With neither `branches` nor `tags`, every push runs;
+    with only one of them, only that kind of ref runs."""
+
+    branches: Patterns | None = None
+    """Branch name patterns (`main`, `release/**`, `!wip/*`)."""
+    tags: Patterns | None = None
+    """Tag name patterns (`v*`)."""
+    paths: Patterns | None = None
+    """Run only when a changed path matches (`src/**`, `!docs/**`)."""
+
+
+class PullRequestTrigger(_Model):
+    """Run on pull requests (opened, reopened, new commits pushed)."""
+
+    branches: Patterns | None = None
+    """Patterns for the pull request's target branch."""
+    paths: Patterns | None = None
+    """Run only when a changed path matches."""
+
+
+class Schedule(_Model):
+    """A schedule, in the 5-field cron syntax Kubernetes and Argo accept."""
+
+    cron: str
+    """`minute hour day-of-month month day-of-week`, or `@daily`, `@every 1h30m`, ..."""
+    timezone: str | None = None
+    """IANA time zone of the schedule (default UTC), e.g. `Europe/Berlin`."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                cron.parse_standard("* * * * *", timezone=value)
+            except cron.CronError as exc:
+                raise user_error("timezone", exc.message) from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            cron.parse_standard(value, allow_tz_prefix=False)
+            cron.check_argo_pattern(cron.normalize(value))
+        except cron.CronError as exc:
+            raise user_error("cron", f'invalid cron "{value}": {exc.message}', exc.offset) from None
+        return cron.normalize(value)
+
+
+_EventName = Literal["push", "pull_request"]
+
+
+def _triggers(value: Any) -> Any:
+    """`on: push` and `on: [push, pull_request]` are short for mappings without filters."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return dict.fromkeys(value)
+    return value
+
+
+class Triggers(_Model):
+    """Which events run the pipeline. Without `on:`, every push and pull request runs it."""
+
+    push: PushTrigger | None = None
+    """Pushes of branches and tags."""
+    pull_request: PullRequestTrigger | None = None
+    """Pull (merge) requests."""
+    schedule: list[Schedule] = []
+    """Schedules; they run the default branch's latest version of this file."""
+
+    @field_validator("push", "pull_request", mode="before")
+    @classmethod
+    def _empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+def _secrets(value: Any) -> Any:
+    """`secrets: [NAME]` is short for `secrets: {NAME: NAME}`."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return {v: v for v in value}
+    return value
+
+
+def _retries(value: Any) -> Any:
+    return {"limit": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _needs(value: Any) -> Any:
+    return _as_list(value)
+
+
+def _env_name(value: str) -> str:
+    if not ENV_NAME.match(value):
+        raise user_error(
+            "env", f'invalid environment variable name "{value}" ([A-Za-z_][A-Za-z0-9_]*)'
+        )
+    if value.upper().startswith(RESERVED_ENV_PREFIX):
+        raise user_error("env", f'"{value}": the {RESERVED_ENV_PREFIX} prefix is reserved')
+    return value
+
+
+# A script travels base64-encoded in one environment variable, and Linux caps one at 128 KiB.
+MAX_SCRIPT_BYTES = 64 * 1024
+
+
+def _script_size(value: str) -> str:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_SCRIPT_BYTES:
+        raise user_error(
+            "size",
+            f"the script is {size:,} bytes, over the limit of "
+            f"{MAX_SCRIPT_BYTES:,}; put it in a file in the repository and run that",
+        )
+    return value
+
+
+def _env_value(value: str) -> str:
+    if "\x00" in value:
+        raise user_error("env", "an environment value cannot contain a NUL character")
+    return value
+
+
+def _secret_name(value: str) -> str:
+    if not secret_catalog.SECRET_NAME.match(value):
+        raise user_error("secret", f'invalid secret name "{value}" ([A-Z_][A-Z0-9_]*)')
+    return value
+
+
+EnvName = Annotated[
+    str,
+    AfterValidator(_env_name),
+    WithJsonSchema({"type": "string", "pattern": ENV_NAME.pattern}),
+]
+# Numbers and booleans are accepted and kept exactly as written (`1.10`, `yes`).
+EnvValue = Annotated[
+    str,
+    AfterValidator(_env_value),
+    WithJsonSchema({"type": ["string", "number", "boolean", "null"]}),
+]
+Env = dict[EnvName, EnvValue]
+
+
+class Retry(_Model):
+    """How often a failed job is tried again."""
+
+    limit: Annotated[int, Field(ge=0, le=10)]
+    """Retries after the first attempt (0-10)."""
+    policy: Literal["always", "on-failure", "on-error", "on-transient-error"] = "always"
+    """Which failures are retried: `always`, `on-failure` (the script failed),
+    `on-error` (the pod failed), `on-transient-error` (Kubernetes/network hiccups)."""
+    backoff: str = "10s"
+    """Wait before the first retry; doubles for each further one."""
+
+    @field_validator("backoff")
+    @classmethod
+    def _backoff(cls, value: str) -> str:
+        return _check_duration(value)
+
+
+def _check_duration(value: str) -> str:
+    try:
+        parse_duration(value)
+    except DurationError as exc:
+        raise user_error("duration", str(exc)) from None
+    return value
+
+
+class Job(_Model):
+    """One job: a script run in a container, in a checkout of the commit."""
+
+    image: str
+    """Container image the script runs in, e.g. `python:3.12`."""
+    run: Annotated[str, AfterValidator(_script_size), Field(min_length=1)]
+    """The script; run by `sh -e` (or `bash -eo pipefail` with `shell: bash`)."""
+    shell: Literal["sh", "bash"] = "sh"
+    """`sh` (default) or `bash`."""
+    needs: Annotated[
+        list[str], BeforeValidator(_needs, json_schema_input_type=str | list[str])
+    ] = []
+    """Jobs that must succeed before this one starts: an id or a list of ids."""
+    env: Env = {}
+    """Environment variables; values are strings exactly as written."""
+    secrets: Annotated[
+        dict[EnvName, Annotated[str, AfterValidator(_secret_name)]],
+        BeforeValidator(_secrets, json_schema_input_type=list[str] | dict[str, str]),
+    ] = {}
+    """Secrets exposed as environment variables: `[NAME]` or `{ENV_VAR: NAME}`."""
+    runner: str = "default"
+    """Runner alias (pod resources, node selection) from the platform configuration."""
+    timeout: str | None = None
+    """Time limit for one attempt: `30m`, `1h30m` (default from the configuration)."""
+    retries: Annotated[
+        Retry | None, BeforeValidator(_retries, json_schema_input_type=int | Retry | None)
+    ] = None
+    """Retries: a number, or `{limit, policy, backoff}`."""
+    continue_on_error: bool = Field(default=False, alias="continue-on-error")
+    """Let dependent jobs run even if this one fails."""
+    if_: str | None = Field(default=None, alias="if")
+    """Run only when this condition holds, e.g. `event == 'tag'` (see docs/ci-yaml.md)."""
+    working_directory: str | None = Field(default=None, alias="working-directory")
+    """Directory, relative to the checkout, the script starts in."""
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str, info: ValidationInfo) -> str:
+        if not _IMAGE.match(value):
+            raise user_error("image", f'invalid image reference "{value}"')
+        allowed = _context(info).allowed_registries
+        if allowed and not any(qualified_image(value).startswith(p) for p in allowed):
+            raise user_error(
+                "image", f'image "{value}" is not from an allowed registry ({quote_list(allowed)})'
+            )
+        return value
+
+    @field_validator("runner")
+    @classmethod
+    def _runner(cls, value: str, info: ValidationInfo) -> str:
+        runners = _context(info).runners
+        if runners is not None and value not in runners:
+            raise user_error(
+                "runner",
+                f'unknown runner "{value}" (configured: '
+                f"{quote_list(runners)}){suggest(value, runners)}",
+            )
+        return value
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise user_error(
+                "duration", f'timeout {value} has no unit (e.g. "{value}m" or "{value}s")'
+            )
+        return _check_duration(value) if isinstance(value, str) else value
+
+    @field_validator("if_")
+    @classmethod
+    def _condition(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                conditions.parse(value)
+            except conditions.ConditionError as exc:
+                raise user_error(
+                    "expression", f"invalid condition: {exc.message}", exc.offset
+                ) from None
+        return value
+
+    @field_validator("working_directory")
+    @classmethod
+    def _workdir(cls, value: str | None) -> str | None:
+        if value is not None and (
+            value.startswith("/") or ".." in value.split("/") or "{{" in value or not value.strip()
+        ):
+            raise user_error(
+                "working-directory",
+                f'invalid working directory "{value}" (a relative path inside the checkout)',
+            )
+        return value
+
+
+def _job_id(value: str) -> str:
+    if not JOB_ID.match(value):
+        raise user_error(
+            "job-id",
+            f'invalid job id "{value}" (letters, digits, "_" and "-", '
+            'starting with a letter or "_")',
+        )
+    if len(value) > JOB_ID_MAX:
+        raise user_error("job-id", f"job id is longer than {JOB_ID_MAX} characters")
+    return value
+
+
+def _jobs(value: dict[str, Job]) -> dict[str, Job]:
+    if not value:
+        raise user_error("jobs", '"jobs" must define at least one job')
+    return value
+
+
+class CiConfig(_Model):
+    """A repository's pipeline: `ci.yaml`, version 1."""
+
+    version: Literal[1] = 1
+    """The dialect version; only 1 exists."""
+    on: Annotated[
+        Triggers | None,
+        BeforeValidator(
+            _triggers, json_schema_input_type=_EventName | list[_EventName] | Triggers | None
+        ),
+    ] = None
+    """Events that run the pipeline; without it, every push and pull request."""
+    env: Env = {}
+    """Environment variables for every job; a job's own `env` overrides them."""
+    jobs: Annotated[
+        dict[
+            Annotated[
+                str,
+                AfterValidator(_job_id),
+                WithJsonSchema(
+                    {"type": "string", "pattern": JOB_ID.pattern, "maxLength": JOB_ID_MAX}
+                ),
+            ],
+            Job,
+        ],
+        AfterValidator(_jobs),
+        Field(json_schema_extra={"minProperties": 1, "additionalProperties": False}),
+    ]
+    """The jobs, by id. Without `needs`, jobs run in parallel."""
+
+    @property
+    def triggers(self) -> Triggers:
+        return (
+            self.on
+            if self.on is not None
+            else Triggers(push=PushTrigger(), pull_request=PullRequestTrigger())
+        )
+
+
+def qualified_image(image: str) -> str:
+    """`python:3.12` → `docker.io/library/python:3.12`, as container runtimes resolve it."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return image
+    return f"docker.io/{image}" if rest else f"docker.io/library/{image}"
