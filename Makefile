@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/webhook.py --quick
 	$(BIN)/python bench/generate.py --quick
 	$(BIN)/python bench/report.py --quick
+	$(BIN)/python bench/parser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

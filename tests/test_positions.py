@@ -80,12 +80,59 @@ def test_syntax_errors_have_positions() -> None:
     assert problems[0].rule == "syntax" and problems[0].line == 2
 
 
-def test_alias_bombs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(positions, "MAX_NODES", 1000)
+def laughs(levels: int) -> str:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 5)]
-    doc, problems = positions.load("\n".join(lines) + "\n", "f.yaml")
-    assert doc is None and "too large" in problems[0].message
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_billion_laughs_is_refused_at_the_alias_that_crosses_the_limit() -> None:
+    doc, problems = positions.load(laughs(9), "f.yaml")
+    assert doc is None
+    # a1-a3 expand to 12,330 values, each alias of a3 to 11,111: the second in a4 crosses
+    assert [str(p) for p in problems] == [
+        "f.yaml:5:15: error: aliases expand to more than 25,000 values: the document is "
+        "refused (write the values out or anchor smaller parts) [alias]"
+    ]
+
+
+def test_six_level_alias_bomb_inside_needs_is_refused() -> None:
+    levels = [f"&l0 [{', '.join(['b'] * 10)}]"]
+    levels += [f"&l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 7)]
+    text = "jobs:\n  b: {run: x}\n  a:\n    run: x\n    needs: [" + ", ".join(levels) + "]\n"
+    doc, problems = positions.load(text, "ci.yaml")
+    assert doc is None and [(p.line, p.rule) for p in problems] == [(5, "alias")]
+    assert text.splitlines()[4][problems[0].col - 1] == "*"
+
+
+def test_aliases_within_the_limit_are_expanded() -> None:
+    doc = load(laughs(3))  # 10^4 values through aliases
+    assert doc.data["a3"][9][9][9] == ["x"] * 10 and doc.data["a3"][0] == doc.data["a2"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "jobs:\n\tb: 1\n",
+            "f.yaml:2:1: error: YAML forbids tabs for indentation: indent with spaces",
+        ),
+        (
+            "a:\n  b: 1\n\t\n",
+            "f.yaml:3:1: error: YAML forbids tabs for indentation: indent with spaces",
+        ),
+        ("a: 1\nb: x\x00y\n", "f.yaml:2:5: error: control character U+0000 is not allowed in YAML"),
+        ("\x00", "f.yaml:1:1: error: control character U+0000 is not allowed in YAML"),
+        (
+            "a: @x\n",
+            "f.yaml:1:4: error: YAML syntax: '@' cannot start a plain value: quote the value",
+        ),
+    ],
+)
+def test_tabs_and_control_characters_get_our_own_words(text: str, expected: str) -> None:
+    doc, problems = positions.load(text, "f.yaml")
+    assert doc is None and [str(p) for p in problems] == [expected + " [syntax]"]
+    assert "unicode string" not in problems[0].message and "token" not in problems[0].message
 
 
 def test_complex_keys_are_errors() -> None:

@@ -11,8 +11,10 @@ user wrote it rather than as the float `1.1`.
 
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from os import PathLike
 from pathlib import Path as FilePath
 from typing import Any, NamedTuple
@@ -25,8 +27,10 @@ __all__ = ["Document", "Mark", "Path", "core_schema", "load", "read"]
 
 Path = tuple[str | int, ...]
 
-# Expanding aliases can blow up ("billion laughs"); refuse documents beyond this many nodes.
-MAX_NODES = 2_000_000
+# Expanding aliases can blow up ("billion laughs"): refuse a document whose aliases expand to
+# more than this many values (every value reached again through an alias counts). Anchors
+# merged into every job of a large pipeline stay far below it.
+MAX_ALIAS_VALUES = 25_000
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _PLAIN_TAG = "tag:knargo.dev,2026:plain"
@@ -39,6 +43,13 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
         if kind is yaml.ScalarNode and implicit[0]:
             return _PLAIN_TAG
         return super().resolve(kind, value, implicit)
+
+    # Path resolvers are never added: skip the two calls the composer makes per node.
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -61,13 +72,24 @@ class Mark(NamedTuple):
 
 @dataclass
 class Document:
-    """Data composed from YAML, with the position of every value and key."""
+    """Data composed from YAML, with the node of every value and key (where it stands, its
+    source text and style); marks are made only for the nodes someone asks about."""
 
     data: Any
-    values: dict[Path, Mark] = field(default_factory=dict)
-    keys: dict[Path, Mark] = field(default_factory=dict)
-    raw: dict[Path, str] = field(default_factory=dict)
-    styles: dict[Path, str | None] = field(default_factory=dict)
+    values: dict[Path, yaml.Node] = field(default_factory=dict)
+    keys: dict[Path, yaml.Node] = field(default_factory=dict)
+
+    @cached_property
+    def raw(self) -> dict[Path, str]:
+        """The source text of every scalar, by path."""
+        return {p: n.value for p, n in self.values.items() if isinstance(n, yaml.ScalarNode)}
+
+    @cached_property
+    def styles(self) -> dict[Path, str | None]:
+        """The style of every scalar (`'`, `"`, `|`, `>`, or None for plain), by path."""
+        return {
+            p: n.style or None for p, n in self.values.items() if isinstance(n, yaml.ScalarNode)
+        }
 
     def value_mark(self, path: Path) -> Mark:
         """Where the value at `path` stands, or its nearest known ancestor.
@@ -93,15 +115,15 @@ class Document:
     def key_mark(self, path: Path) -> Mark:
         """Where the key of the entry at `path` stands (for list items: the item)."""
         if path in self.keys:
-            return self.keys[path]
+            return _mark(self.keys[path])
         return _nearest(self.values, path)
 
 
-def _nearest(marks: dict[Path, Mark], path: Path) -> Mark:
+def _nearest(nodes: dict[Path, yaml.Node], path: Path) -> Mark:
     for end in range(len(path), -1, -1):
-        mark = marks.get(path[:end])
-        if mark is not None:
-            return mark
+        node = nodes.get(path[:end])
+        if node is not None:
+            return _mark(node)
     return Mark(1, 1)
 
 
@@ -116,35 +138,98 @@ def read(path: str | PathLike[str]) -> tuple[str | None, list[Diagnostic]]:
 
 def load(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:
     """Compose one YAML document; syntax errors and duplicate keys become diagnostics."""
+    collecting = gc.isenabled()
+    gc.disable()  # composing allocates many objects and no cycles: collections only cost time
+    try:
+        return _load(text, file)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        return None, [_syntax_diagnostic(exc, file)]
-    except yaml.YAMLError as exc:  # errors without a mark (e.g. a byte that cannot be read)
-        return None, [Diagnostic(file, 1, 1, Severity.ERROR, _clean(str(exc)), "syntax")]
+        return None, [_syntax_diagnostic(exc, text, file)]
+    except yaml.reader.ReaderError as exc:
+        return None, [_reader_diagnostic(exc, text, file)]
+    except yaml.YAMLError:  # no other error is known to come without a mark
+        return None, [Diagnostic(file, 1, 1, Severity.ERROR, "not a YAML document", "syntax")]
     builder = _Builder(file)
     if root is None:
         return Document(data=None), []
     try:
         data = builder.build(root, ())
     except _TooLarge:
-        return None, [
-            Diagnostic(
-                file, 1, 1, Severity.ERROR, "document too large after expanding aliases", "syntax"
-            )
-        ]
-    return (
-        Document(data, builder.values, builder.keys, builder.raw, builder.styles),
-        builder.diagnostics,
-    )
+        return None, [_alias_bomb(text, file)]
+    return Document(data, builder.values, builder.keys), builder.diagnostics
 
 
-def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str) -> Diagnostic:
+def _syntax_diagnostic(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-    parts = [p for p in (exc.context, exc.problem) if p]
-    message = "YAML syntax: " + _clean(", ".join(parts) if parts else str(exc))
+    problem = exc.problem or ""
+    at = mark.index if mark is not None else -1
+    if "tab" in problem or (0 <= at < len(text) and text[at] == "\t"):
+        message = "YAML forbids tabs for indentation: indent with spaces"
+    elif "cannot start any token" in problem and 0 <= at < len(text):
+        message = f"YAML syntax: {text[at]!r} cannot start a plain value: quote the value"
+    else:
+        parts = [p for p in (exc.context, problem) if p]
+        message = "YAML syntax: " + _clean(", ".join(parts) if parts else "invalid YAML")
     return Diagnostic(file, line, col, Severity.ERROR, message, "syntax")
+
+
+def _reader_diagnostic(exc: yaml.reader.ReaderError, text: str, file: str) -> Diagnostic:
+    """A character YAML does not allow (NUL, other control characters), at its position."""
+    position = exc.position if isinstance(exc.position, int) else 0
+    line, col = _line_col(text, position)
+    code = exc.character if isinstance(exc.character, int) else ord(text[position])
+    message = f"control character U+{code:04X} is not allowed in YAML"
+    return Diagnostic(file, line, col, Severity.ERROR, message, "syntax")
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def _alias_bomb(text: str, file: str) -> Diagnostic:
+    """The refusal of a document whose aliases expand too far, at the alias that crosses
+    the limit (found again from the event stream, where aliases keep their own position)."""
+    line, col = _crossing_alias(text)
+    message = (
+        f"aliases expand to more than {MAX_ALIAS_VALUES:,} values: "
+        "the document is refused (write the values out or anchor smaller parts)"
+    )
+    return Diagnostic(file, line, col, Severity.ERROR, message, "alias")
+
+
+def _crossing_alias(text: str) -> tuple[int, int]:
+    sizes: dict[str, int] = {}
+    open_: list[list[Any]] = []  # [anchor, size] of each open collection
+    expanded = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            open_.append([event.anchor, 1])
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, size = open_.pop()
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, size = None, sizes.get(event.anchor or "", 1)
+            expanded += size
+            if expanded > MAX_ALIAS_VALUES and event.start_mark is not None:
+                return event.start_mark.line + 1, event.start_mark.column + 1
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, size = event.anchor, 1
+        else:
+            continue
+        if anchor:
+            sizes[anchor] = size
+        if open_:
+            open_[-1][1] += size
+    return 1, 1
 
 
 def _clean(message: str) -> str:
@@ -158,22 +243,22 @@ class _TooLarge(Exception):
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
-        self.values: dict[Path, Mark] = {}
-        self.keys: dict[Path, Mark] = {}
-        self.raw: dict[Path, str] = {}
-        self.styles: dict[Path, str | None] = {}
+        self.values: dict[Path, yaml.Node] = {}
+        self.keys: dict[Path, yaml.Node] = {}
         self.diagnostics: list[Diagnostic] = []
-        self.count = 0
+        self.seen: set[int] = set()
+        self.expanded = 0
         self.active: set[int] = set()
 
     def build(self, node: yaml.Node, path: Path) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise _TooLarge
-        self.values.setdefault(path, _mark(node))
+        if id(node) in self.seen:  # reached again through an alias
+            self.expanded += 1
+            if self.expanded > MAX_ALIAS_VALUES:
+                raise _TooLarge
+        else:
+            self.seen.add(id(node))
+        self.values.setdefault(path, node)
         if isinstance(node, yaml.ScalarNode):
-            self.raw[path] = node.value
-            self.styles[path] = node.style or None  # the C parser says "" for plain
             return _scalar(node)
         if id(node) in self.active:
             self._error(node, "recursive alias")
@@ -188,7 +273,7 @@ class _Builder:
 
     def _mapping(self, node: yaml.Node, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        first_seen: dict[str, Mark] = {}
+        first_seen: dict[str, yaml.Node] = {}
         merged: list[yaml.Node] = []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG or (
@@ -200,17 +285,16 @@ class _Builder:
                 self._error(key_node, "a mapping key must be a plain value")
                 continue
             key = str(key_node.value)
-            mark = _mark(key_node)
             if key in first_seen:
-                first = first_seen[key]
+                first = _mark(first_seen[key])
                 self._error(
                     key_node,
                     f'duplicate key "{key}" (first defined at line {first.line})',
                     rule="duplicate-key",
                 )
                 continue
-            first_seen[key] = mark
-            self.keys[(*path, key)] = mark
+            first_seen[key] = key_node
+            self.keys[(*path, key)] = key_node
             result[key] = self.build(value_node, (*path, key))
         for source in merged:
             for sub in source.value if isinstance(source, yaml.SequenceNode) else [source]:
@@ -241,7 +325,13 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return core_schema(text)  # another explicit tag, such as !!int
 
 
+# Every null, boolean and number starts with one of these: other text is returned at once.
+_SPECIAL_START = frozenset("-+.0123456789~nNtTfF")
+
+
 def core_schema(text: str) -> Any:
+    if text and text[0] not in _SPECIAL_START:
+        return text
     if _NULL.match(text):
         return None
     if text in _BOOL:
