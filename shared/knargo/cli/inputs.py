@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from knargo.formats.diagnostics import Diagnostic
 
 DEFAULT_HOST = "github.com"
+DEFAULT_REPO = "example/repository"  # what render plans for without --repo
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knargo.cli import EXIT_OK, EXIT_PROBLEMS, UsageError, add_connection_options
-from knargo.cli.inputs import load_catalog, load_settings, parse_repo
+from knargo.cli.inputs import DEFAULT_REPO, load_catalog, load_settings, parse_repo
 from knargo.cli.output import print_report
 
 if TYPE_CHECKING:
     from knargo.config.catalog import FileCatalog
     from knargo.config.settings import Settings
     from knargo.formats.diagnostics import Diagnostic
+    from knargo.language.dialect import CiConfig
 
 
 def add_parser(commands: Any) -> None:
@@ -65,9 +66,38 @@ def run(args: argparse.Namespace) -> int:
         sources[file] = text.splitlines()
         checked = check(text, file, settings=settings, catalog=catalog, scope=scope)
         warnings = fork_warnings(text, file, settings) if args.cluster else []
+        if checked.config is not None:
+            warnings += size_problems(checked.config, settings, args.repo, text, file)
         found += normalize(checked.diagnostics + warnings) if warnings else checked.diagnostics
     print_report(found, sources, args.format)
     return EXIT_PROBLEMS if has_errors(found) else EXIT_OK
+
+
+def size_problems(
+    config: CiConfig, settings: Settings, repo: str | None, text: str, file: str
+) -> list[Diagnostic]:
+    """What render and generate would refuse as too large for Kubernetes: the file is planned
+    for a push to the default branch (with its schedules), a pull request and a tag, with the
+    same function that refuses it there."""
+    import argparse
+
+    from knargo.cli.render import event_from_flags
+    from knargo.formats.diagnostics import Diagnostic, Severity
+    from knargo.translation.plan import plan
+
+    for kind in ("push", "pull_request", "tag"):
+        flags = argparse.Namespace(
+            event=kind, ref=None, sha=None, default_branch="main", changed_paths=None, fork=False
+        )
+        try:
+            event = event_from_flags(flags, parse_repo(repo or DEFAULT_REPO), settings, text)
+        except UsageError:
+            return []  # no forge configured for the host: render would refuse the flags
+        rejected = plan(config, event, settings).rejected
+        if rejected:
+            message = f"{rejected} (a {kind.replace('_', ' ')} event)"
+            return [Diagnostic(file, 1, 1, Severity.ERROR, message, "size")]
+    return []
 
 
 def from_files(args: argparse.Namespace) -> tuple[Settings | None, FileCatalog | None, bool]:

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knargo.cli import EXIT_OK, EXIT_PROBLEMS, UsageError
-from knargo.cli.inputs import Repo, load_catalog, load_settings, parse_repo, print_diagnostics
+from knargo.cli.inputs import (
+    DEFAULT_REPO,
+    Repo,
+    load_catalog,
+    load_settings,
+    parse_repo,
+    print_diagnostics,
+)
 
 if TYPE_CHECKING:
     from knargo.config.settings import Settings
@@ -29,7 +36,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("ci_yaml", metavar="CI_YAML")
     parser.add_argument("--event", choices=EVENTS, default="push")
-    parser.add_argument("--repo", default="example/repository", metavar="[HOST/]OWNER/NAME")
+    parser.add_argument("--repo", default=DEFAULT_REPO, metavar="[HOST/]OWNER/NAME")
     parser.add_argument("--sha", help="commit (default: derived from the file's content)")
     parser.add_argument(
         "--ref",
