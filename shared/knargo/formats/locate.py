@@ -23,6 +23,7 @@ from knargo.formats.positions import Document, Mark, Path
 __all__ = ["Describe", "diagnostics_from", "quote_list", "suggest", "user_error"]
 
 Describe = Callable[[Path], str]
+Hint = Callable[[Path, str], str | None]  # what to write instead of an unknown key
 _KEY_ERRORS = {"extra_forbidden", "duplicate_key"}
 _TYPE_NAMES = {
     "string_type": "a string",
@@ -56,20 +57,35 @@ def quote_list(values: typing.Iterable[str]) -> str:
 
 
 def diagnostics_from(
-    error: ValidationError, doc: Document, file: str, model: type[BaseModel], describe: Describe
+    error: ValidationError,
+    doc: Document,
+    file: str,
+    model: type[BaseModel],
+    describe: Describe,
+    hint: Hint | None = None,
 ) -> list[Diagnostic]:
-    return [_one(e, doc, file, model, describe) for e in error.errors(include_url=False)]
+    return [
+        _one(e, doc, file, model, describe, hint or _no_hint)
+        for e in error.errors(include_url=False)
+    ]
+
+
+def _no_hint(_path: Path, _key: str) -> None:
+    return None
 
 
 def _one(
-    err: Any, doc: Document, file: str, model: type[BaseModel], describe: Describe
+    err: Any, doc: Document, file: str, model: type[BaseModel], describe: Describe, hint: Hint
 ) -> Diagnostic:
     loc: Path = tuple(p for p in err["loc"] if p != "[key]")
     on_key = err["loc"][-1:] == ("[key]",) or err["type"] in _KEY_ERRORS
     ctx = err.get("ctx") or {}
-    rule, message = "schema", _message(err, loc, model, describe)
+    in_list = err["type"] == "extra_forbidden" and _written_as_list(doc, loc[:-1])
+    rule, message = "schema", _message(err, loc, model, describe, hint, in_list)
     if err["type"] == "knargo":
         rule, message = ctx["rule"], ctx["message"]
+    if in_list:  # a list the model reads as a mapping (`on: [push, tag]`): point at the item
+        on_key = False
     mark = doc.key_mark(loc) if on_key else _value_mark(doc, loc, err["type"], ctx.get("offset"))
     return Diagnostic(file, mark.line, mark.col, Severity.ERROR, message, rule)
 
@@ -77,23 +93,32 @@ def _one(
 def _value_mark(doc: Document, loc: Path, kind: str, offset: int | None) -> Mark:
     if kind == "missing":
         return doc.key_mark(loc[:-1])
-    mark = doc.value_mark(loc)
-    if offset is None or loc not in doc.raw or loc not in doc.values:
-        return mark
-    style = doc.styles.get(loc)
-    if style in ("|", ">"):
-        return mark
-    return Mark(mark.line, mark.col + offset + (1 if style in ("'", '"') else 0))
+    if offset is None:
+        return doc.value_mark(loc)
+    return doc.mark_at(loc, offset)
 
 
-def _message(err: Any, loc: Path, model: type[BaseModel], describe: Describe) -> str:
+def _written_as_list(doc: Document, path: Path) -> bool:
+    node: Any = doc.data
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return isinstance(node, list)
+
+
+def _message(
+    err: Any, loc: Path, model: type[BaseModel], describe: Describe, hint: Hint, in_list: bool
+) -> str:
     kind = err["type"]
     name = str(loc[-1]) if loc else ""
     where = describe(loc[:-1])
+    if len(loc) >= 2 and isinstance(loc[-1], int):  # a list item: `needs[0]`
+        name, where = f"{loc[-2]}[{loc[-1]}]", describe(loc[:-2])
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
-        return f'unknown key "{name}"{where} (expected one of: {quote_list(allowed)})' + suggest(
-            name, allowed
+        what = "list item" if in_list else "key"
+        advice = hint(loc[:-1], name)
+        return f'unknown {what} "{name}"{where} (expected one of: {quote_list(allowed)})' + (
+            f"; {advice}" if advice else suggest(name, allowed)
         )
     if kind == "missing":
         return f'missing required key "{name}"{where}'

@@ -78,6 +78,7 @@ class Document:
     data: Any
     values: dict[Path, yaml.Node] = field(default_factory=dict)
     keys: dict[Path, yaml.Node] = field(default_factory=dict)
+    text: str = ""
 
     @cached_property
     def raw(self) -> dict[Path, str]:
@@ -112,11 +113,41 @@ class Document:
                 return (*written, *path[len(written) :])
         return tuple(written)
 
+    def mark_at(self, path: Path, offset: int) -> Mark:
+        """Where the character at `offset` of the scalar at `path` stands in the source, in
+        every style: plain or quoted over several lines, folded (`>`) or literal (`|`)."""
+        node = self.values.get(self._as_written(path))
+        if not isinstance(node, yaml.ScalarNode) or not self.text:
+            return self.value_mark(path)
+        index = _source_index(self.text, node, offset)
+        line_start = self.text.rfind("\n", 0, index) + 1
+        line = node.start_mark.line + 1 + self.text.count("\n", node.start_mark.index, index)
+        return Mark(line, index - line_start + 1)
+
     def key_mark(self, path: Path) -> Mark:
         """Where the key of the entry at `path` stands (for list items: the item)."""
         if path in self.keys:
             return _mark(self.keys[path])
         return _nearest(self.values, path)
+
+
+def _source_index(text: str, node: yaml.ScalarNode, offset: int) -> int:
+    """The index in `text` of the value's character `offset`: the value's characters are
+    matched in order, skipping what folding, indentation, line breaks and escapes add."""
+    start, end = node.start_mark.index, node.end_mark.index
+    style = node.style or ""
+    if style in "|>" and style:
+        start = text.find("\n", start, end) + 1 or start  # past the header line
+    elif style in ("'", '"'):
+        start += 1
+    j = start
+    for char in node.value[:offset]:
+        while j < end and text[j] != char and text[j] in " \t\r\n\\":
+            j += 1
+        j += 2 if style == "'" and char == "'" else 1
+    while j < end and text[j] in " \t\r\n\\":  # the character itself
+        j += 1
+    return min(j, max(end - 1, start))
 
 
 def _nearest(nodes: dict[Path, yaml.Node], path: Path) -> Mark:
@@ -163,7 +194,7 @@ def _load(text: str, file: str) -> tuple[Document | None, list[Diagnostic]]:
         data = builder.build(root, ())
     except _TooLarge:
         return None, [_alias_bomb(text, file)]
-    return Document(data, builder.values, builder.keys), builder.diagnostics
+    return Document(data, builder.values, builder.keys, text), builder.diagnostics
 
 
 def _syntax_diagnostic(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:

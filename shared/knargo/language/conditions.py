@@ -42,6 +42,7 @@ Variables:
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -49,13 +50,32 @@ from types import MappingProxyType
 
 from knargo.language.globs import GlobError, compile_pattern
 
-__all__ = ["VARIABLES", "Condition", "ConditionError", "parse"]
+__all__ = [
+    "VALUES",
+    "VARIABLES",
+    "Condition",
+    "ConditionError",
+    "may_hold",
+    "name_errors",
+    "never_true",
+    "parse",
+]
 
 VARIABLES: Mapping[str, type] = MappingProxyType(
     dict.fromkeys(("event", "ref", "branch", "tag", "base_branch", "default_branch"), str)
     | dict.fromkeys(("sha", "repository", "forge"), str)
     | dict.fromkeys(("fork", "is_default_branch"), bool)
 )
+
+
+# The only values some variables ever take: comparing with another can never hold.
+VALUES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "event": ("pull_request", "push", "schedule", "tag"),
+        "forge": ("gitea", "github", "gitlab"),
+    }
+)
+_SHORT_NAMES = ("branch", "base_branch", "default_branch", "tag")  # never start with refs/
 
 
 class ConditionError(ValueError):
@@ -146,6 +166,10 @@ def _unwrap(source: str) -> tuple[int, int]:
     if not source.startswith("${{", lo):
         return 0, len(source)
     if hi - lo < 5 or not source.endswith("}}", 0, hi):
+        inner = source.find("}}", lo + 3, hi)
+        if inner >= 0:
+            message = '"}}" ends "${{" before the end: "${{ }}" must enclose the whole condition'
+            raise ConditionError(message, inner)
         raise ConditionError('"${{" without a closing "}}"', lo)
     return lo + 3, hi - 2
 
@@ -360,3 +384,93 @@ class Condition:
 def parse(source: str) -> Condition:
     """Parse and check a condition; raises `ConditionError` pointing into `source`."""
     return Condition(source)
+
+
+def name_errors(source: str) -> list[ConditionError]:
+    """Every unknown variable and function of `source` (parse stops at the first error)."""
+    try:
+        tokens = _tokens(source)
+    except ConditionError:
+        return []
+    found = []
+    for token, after in itertools.pairwise(tokens):
+        if token.kind != "name" or token.text in ("true", "false"):
+            continue
+        call = after.kind == "("
+        try:
+            _known(token, _FUNCTIONS if call else VARIABLES, "function" if call else "variable")
+        except ConditionError as error:
+            found.append(error)
+    return found
+
+
+def never_true(condition: Condition) -> list[ConditionError]:
+    """Comparisons of a variable with a value it never takes (`event == 'tags'`,
+    `branch == 'refs/heads/main'`), each at the value."""
+    found: list[ConditionError] = []
+    stack: list[Node] = [condition._tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Not):
+            stack.append(node.operand)
+        elif isinstance(node, Binary) and node.op in ("&&", "||"):
+            stack += [node.right, node.left]
+        elif isinstance(node, Binary | Call):
+            pair = (node.left, node.right) if isinstance(node, Binary) else node.args
+            prefix = isinstance(node, Call) and node.function in ("startsWith", "matches")
+            found += _impossible(*pair, prefix=prefix)
+    return found
+
+
+def _impossible(a: Node, b: Node, *, prefix: bool) -> list[ConditionError]:
+    if not prefix and isinstance(a, Literal):
+        a, b = b, a
+    if not isinstance(a, Variable) or not isinstance(b, Literal) or not isinstance(b.value, str):
+        return []
+    value, name = b.value, a.name
+    if name in VALUES and not prefix and value not in VALUES[name]:
+        close = difflib.get_close_matches(value, VALUES[name], n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        message = f'{name} is never "{value}": it is one of {", ".join(VALUES[name])}{hint}'
+        return [ConditionError(message, b.offset)]
+    if name in _SHORT_NAMES and value.startswith("refs/"):
+        short = value.split("/", 2)[-1]
+        message = f'{name} is a name without "refs/...", never "{value}": write "{short}"'
+        return [ConditionError(message, b.offset)]
+    if name == "ref" and not prefix and value and not value.startswith("refs/"):
+        message = (
+            f'ref is a full ref such as "refs/heads/{value}", never "{value}": '
+            "compare branch or tag, or write the full ref"
+        )
+        return [ConditionError(message, b.offset)]
+    return []
+
+
+def may_hold(condition: Condition, known: Mapping[str, str | bool]) -> bool:
+    """Whether `condition` can be true when the `known` variables have these values and the
+    others any value (three-valued: an unknown operand leaves the result open)."""
+    return _partial(condition._tree, known) is not False
+
+
+def _partial(node: Node, known: Mapping[str, str | bool]) -> str | bool | None:
+    match node:
+        case Literal(value=value):
+            return value
+        case Variable(name=name):
+            return known.get(name)
+        case Not(operand=operand):
+            inner = _partial(operand, known)
+            return None if inner is None else inner is not True
+        case Binary(op="&&" | "||" as op, left=left, right=right):
+            a, b = _partial(left, known), _partial(right, known)
+            decisive = op == "||"  # the value that decides alone: true for ||, false for &&
+            if a is decisive or b is decisive:
+                return decisive
+            return None if a is None or b is None else not decisive
+        case Binary(op=op, left=left, right=right):
+            a, b = _partial(left, known), _partial(right, known)
+            return None if a is None or b is None else (a == b) == (op == "==")
+        case Call(function=function, args=args):
+            a, b = (_partial(arg, known) for arg in args)
+            return None if a is None or b is None else _FUNCTIONS[function](str(a), str(b))
+    raise TypeError(f"not a condition node: {node!r}")

@@ -143,7 +143,14 @@ _EventName = Literal["push", "pull_request"]
 
 
 def _triggers(value: Any) -> Any:
-    """`on: push` and `on: [push, pull_request]` are short for mappings without filters."""
+    """`on: push` and `on: [push, pull_request]` are short for mappings without filters; an
+    empty `on:` would never run (a missing or null `on:` runs on every push and pull request)."""
+    if value == [] or value == {}:
+        raise user_error(
+            "schema",
+            '"on" names no event, so the pipeline would never run: name the events, or leave '
+            '"on" out to run on every push and pull request',
+        )
     if isinstance(value, str):
         value = [value]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -153,6 +160,8 @@ def _triggers(value: Any) -> Any:
 
 class Triggers(_Model):
     """Which events run the pipeline. Without `on:`, every push and pull request runs it."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     push: PushTrigger | None = None
     """Pushes of branches and tags."""
@@ -169,6 +178,16 @@ class Triggers(_Model):
 
 def _secrets(value: Any) -> Any:
     """`secrets: [NAME]` is short for `secrets: {NAME: NAME}`."""
+    if isinstance(value, str):
+        raise user_error(
+            "secret",
+            f'"secrets" must list secret names ([NAME] or {{ENV_NAME: NAME}}), not "{value}"'
+            + (
+                ": knargo has no inherit, list the secrets the job uses"
+                if value == "inherit"
+                else ""
+            ),
+        )
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return {v: v for v in value}
     return value
@@ -377,7 +396,11 @@ class CiConfig(_Model):
     on: Annotated[
         Triggers | None,
         BeforeValidator(
-            _triggers, json_schema_input_type=_EventName | list[_EventName] | Triggers | None
+            _triggers,
+            json_schema_input_type=_EventName
+            | Annotated[list[_EventName], Field(min_length=1)]
+            | Triggers
+            | None,
         ),
     ] = None
     """Events that run the pipeline; without it, every push and pull request."""

@@ -22,8 +22,9 @@ from knargo.formats import positions
 from knargo.formats.diagnostics import Diagnostic, Severity, has_errors, normalize
 from knargo.formats.locate import diagnostics_from, quote_list, suggest
 from knargo.formats.positions import Document, Path
-from knargo.language import cron
+from knargo.language import cron, foreign
 from knargo.language.dialect import CiConfig, ValidationContext
+from knargo.language.reachability import check_conditions
 
 __all__ = ["Checked", "check"]
 
@@ -69,9 +70,11 @@ def check(
     try:
         config = CiConfig.model_validate(doc.data, context=context)
     except ValidationError as exc:
-        found += diagnostics_from(exc, doc, file, CiConfig, _describe)
+        found += diagnostics_from(exc, doc, file, CiConfig, _describe, foreign.hint)
     found += _check_needs(doc, file)
+    found += check_conditions(doc, file, _jobs(doc))
     found += _check_overlap(doc, file)
+    found += _check_path(doc, file)
     if catalog is not None and scope is not None:
         found += _check_secrets(doc, file, catalog, scope)
     found += _check_schedules(doc, file)
@@ -95,15 +98,21 @@ def _jobs(doc: Document) -> dict[str, Any]:
 
 def _env_as_written(doc: Document) -> None:
     """Env values written as YAML numbers or booleans become their source text (`1.10`)."""
-    paths = [("env",)] + [("jobs", job_id, "env") for job_id in _jobs(doc)]
+    for path, env in _envs(doc):
+        for key, value in env.items():
+            if value is None or isinstance(value, bool | int | float):
+                env[key] = doc.raw.get((*path, key), "") if value is not None else ""
+
+
+def _envs(doc: Document) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """The top-level `env` and each job's, where they are mappings."""
+    paths: list[Path] = [("env",)] + [("jobs", job_id, "env") for job_id in _jobs(doc)]
     for path in paths:
         env = doc.data
         for part in path:
             env = env.get(part) if isinstance(env, dict) else None
         if isinstance(env, dict):
-            for key, value in env.items():
-                if value is None or isinstance(value, bool | int | float):
-                    env[key] = doc.raw.get((*path, key), "") if value is not None else ""
+            yield path, env
 
 
 def _needs_entries(doc: Document) -> Iterator[tuple[str, str, Path]]:
@@ -251,6 +260,20 @@ def _check_overlap(doc: Document, file: str) -> list[Diagnostic]:
                         "env",
                     )
                 )
+    return found
+
+
+def _check_path(doc: Document, file: str) -> list[Diagnostic]:
+    """`env: {PATH: ...}` replaces the image's PATH: the shell itself may not be found."""
+    found = []
+    for path, env in _envs(doc):
+        if "PATH" in env:
+            mark = doc.key_mark((*path, "PATH"))
+            message = (
+                "PATH replaces the image's own, so the shell and the job's programs may not be "
+                'found: extend it in the script instead (export PATH="/opt/tool/bin:$PATH")'
+            )
+            found.append(Diagnostic(file, mark.line, mark.col, Severity.WARNING, message, "env"))
     return found
 
 
