@@ -298,3 +298,12 @@ def test_lint_cluster_usage_errors(extra: list[str], tmp_path: Path, capsys: Cap
         main(["lint", str(tmp_path / "ci.yaml"), *extra])
     assert exit_.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_runners_check_takes_the_file_as_config_option_too(capsys: Capture) -> None:
+    example = str(Path(__file__).resolve().parent.parent / "examples" / "config.yaml")
+    assert main(["runners", "check", "--config", example]) == 0
+    assert main(["runners", "check", example]) == 0
+    with pytest.raises(SystemExit) as exit_:
+        main(["runners", "check", example, "--config", example])
+    assert exit_.value.code == 2

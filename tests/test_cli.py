@@ -103,6 +103,16 @@ def test_render_invalid_file_exits_1_with_diagnostics_on_stderr(
         ["render", "x.yaml", "--fork"],
         ["render", "x.yaml", "--repo", "justone"],
         ["render", "x.yaml", "--repo", "unknown.example/a/b"],
+        ["render", "x.yaml", "--sha", "xyz; rm -rf /"],
+        ["render", "x.yaml", "--sha", "abc123"],
+        ["render", "x.yaml", "--ref", "refs/heads/a b"],
+        ["render", "x.yaml", "--ref", "refs/heads/a..b"],
+        ["render", "x.yaml", "--ref", "refs/heads/x.lock"],
+        ["render", "x.yaml", "--default-branch", "ma~in"],
+        ["render", "x.yaml", "--repo", "owner/na me"],
+        ["render", "x.yaml", "--repo", "evil host/a/b"],
+        ["render", "x.yaml", "--changed-path", "../etc/passwd"],
+        ["render", "x.yaml", "--changed-path", "a\nb"],
         ["lint"],
         ["frobnicate"],
     ],
@@ -118,11 +128,31 @@ def test_usage_errors_exit_2(
     assert "error" in capsys.readouterr().err
 
 
-def test_unreadable_file_is_a_problem_not_a_crash(capsys: Capture) -> None:
-    code, out, err = knargo(capsys, "render", "/nonexistent/ci.yaml")
-    assert code == 1 and "cannot read" in err
-    code, out, _ = knargo(capsys, "lint", "/nonexistent/ci.yaml")
-    assert code == 1 and "cannot read" in out
+@pytest.mark.parametrize("command", ["render", "lint"])
+def test_a_missing_file_is_a_usage_error(command: str, capsys: Capture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "/nonexistent/ci.yaml"])
+    assert exit_.value.code == 2
+    assert (
+        capsys.readouterr().err == f"knargo {command}: error: /nonexistent/ci.yaml: no such file\n"
+    )
+
+
+def test_unreadable_file_is_a_problem_not_a_crash(tmp_path: Path, capsys: Capture) -> None:
+    path = tmp_path / "ci.yaml"
+    path.write_bytes(b"jobs: \xff\n")
+    code, out, err = knargo(capsys, "render", str(path))
+    assert code == 1 and f"{path}:1:1: error: cannot read: not UTF-8 text [io]" in err
+    code, out, _ = knargo(capsys, "lint", str(path))
+    assert code == 1 and "cannot read: not UTF-8 text" in out
+
+
+def test_lint_reads_standard_input(capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("jobs:\n  a: {image: alpine, runn: x}\n"))
+    code, out, _ = knargo(capsys, "lint", "-")
+    assert code == 1 and '-:2:22: error: unknown key "runn"' in out
 
 
 def test_invalid_config_is_reported_with_its_position(tmp_path: Path, capsys: Capture) -> None:
@@ -229,3 +259,18 @@ def test_lint_reports_the_size_render_refuses(tmp_path: Path, capsys: Capture) -
         f"{path}:1:1: error: the pipeline renders to a Workflow of 1.2 MiB, over the 1 MiB "
         "Kubernetes can store; use fewer or smaller jobs (a pull request event) [size]",
     )
+
+
+def test_render_accepts_full_commit_ids(tmp_path: Path, capsys: Capture) -> None:
+    path = write(tmp_path, "jobs:\n  a: {image: alpine, run: x}\n")
+    for sha in ("a" * 40, "0123456789abcdef" * 4):
+        code, out, _ = knargo(capsys, "render", path, "--sha", sha.upper(), "-o", "json")
+        assert code == 0 and json.loads(out)[0]["metadata"]["annotations"]["knargo.dev/sha"] == sha
+
+
+def test_render_json_prints_an_empty_list_when_nothing_runs(
+    tmp_path: Path, capsys: Capture
+) -> None:
+    path = write(tmp_path, "on: {push: {branches: [main]}}\njobs:\n  a: {image: alpine, run: x}\n")
+    code, out, err = knargo(capsys, "render", path, "--ref", "refs/heads/wip", "-o", "json")
+    assert (code, json.loads(out)) == (0, []) and "nothing to run" in err

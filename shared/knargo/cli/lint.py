@@ -10,11 +10,10 @@ and warns about jobs whose secrets pull requests from forks do not get.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knargo.cli import EXIT_OK, EXIT_PROBLEMS, UsageError, add_connection_options
-from knargo.cli.inputs import DEFAULT_REPO, load_catalog, load_settings, parse_repo
+from knargo.cli.inputs import DEFAULT_REPO, load_catalog, load_settings, parse_repo, read_input
 from knargo.cli.output import print_report
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ def add_parser(commands: Any) -> None:
         description="Check ci.yaml files; unknown secrets are checked when both --catalog "
         "(or --cluster) and --repo are given.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="ci.yaml files; - reads stdin")
     parser.add_argument("--repo", metavar="[HOST/]OWNER/NAME")
     parser.add_argument("--config", metavar="FILE")
     parser.add_argument("--catalog", metavar="FILE")
@@ -46,7 +45,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from knargo.formats.diagnostics import Diagnostic, Severity, has_errors, normalize
+    from knargo.formats.diagnostics import has_errors, normalize
     from knargo.language.forkcheck import fork_warnings
     from knargo.language.lint import check
 
@@ -57,11 +56,9 @@ def run(args: argparse.Namespace) -> int:
     found: list[Diagnostic] = []
     sources: dict[str, list[str]] = {}
     for file in args.files:
-        try:
-            text = Path(file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            found.append(Diagnostic(file, 1, 1, Severity.ERROR, f"cannot read: {reason}", "io"))
+        text, problems = read_input(file)
+        if text is None:
+            found += problems
             continue
         sources[file] = text.splitlines()
         checked = check(text, file, settings=settings, catalog=catalog, scope=scope)

@@ -7,17 +7,20 @@ import hashlib
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knargo.cli import EXIT_OK, EXIT_PROBLEMS, UsageError
 from knargo.cli.inputs import (
     DEFAULT_REPO,
     Repo,
+    check_path,
+    check_ref,
+    check_sha,
     load_catalog,
     load_settings,
     parse_repo,
     print_diagnostics,
+    read_input,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     if not result.manifests:
         print(f"{args.ci_yaml}: nothing to run: {result.skipped}", file=sys.stderr)
+        if args.output == "json":
+            print("[]")  # a JSON consumer reads an empty list, not nothing
         return EXIT_OK
     if result.workflow is None and result.skipped:
         print(f"{args.ci_yaml}: no Workflow: {result.skipped}", file=sys.stderr)
@@ -98,12 +103,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(path: str) -> str | None:
-    try:
-        return Path(path).read_text(encoding="utf-8") if path != "-" else sys.stdin.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        print(f"{path}:1:1: error: cannot read: {reason} [io]", file=sys.stderr)
-        return None
+    text, problems = read_input(path)
+    print_diagnostics(problems)
+    return text
 
 
 def event_from_flags(
@@ -124,6 +126,10 @@ def event_from_flags(
         EventKind.PULL_REQUEST: "refs/heads/feature",
     }.get(kind, f"refs/heads/{args.default_branch}")
     ref = args.ref or default_ref
+    check_ref("--default-branch", args.default_branch, "refs/heads/")
+    check_ref("--ref", ref)
+    for path in args.changed_paths or ():
+        check_path(path)
     if kind is EventKind.TAG and not ref.startswith("refs/tags/"):
         raise UsageError(f'--ref "{ref}": a tag ref starts with refs/tags/')
     if not ref.startswith("refs/"):
@@ -140,7 +146,7 @@ def event_from_flags(
         default_branch=args.default_branch,
         kind=kind,
         ref=ref,
-        sha=args.sha or hashlib.sha1(text.encode()).hexdigest(),
+        sha=check_sha(args.sha) if args.sha else hashlib.sha1(text.encode()).hexdigest(),
         changed_paths=tuple(args.changed_paths or ()),
         changed_paths_complete=args.changed_paths is not None,
         pr_number=1 if pull else None,

@@ -11,7 +11,6 @@ import argparse
 import json
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knargo.cli import (
@@ -52,6 +51,9 @@ def add_parser(commands: Any) -> None:
     )
     for command, run in ((check, run_check), (listing, run_list)):
         command.add_argument("config", nargs="?", metavar="CONFIG", help="a configuration file")
+        command.add_argument(
+            "--config", dest="config_option", metavar="FILE", help="the same as CONFIG"
+        )
         command.add_argument(
             "--cluster", action="store_true", help="read the knargo-config ConfigMap instead"
         )
@@ -121,8 +123,11 @@ def toleration(value: Toleration) -> str:
 
 def read_source(args: argparse.Namespace) -> tuple[str, str | None, list[Diagnostic]]:
     """(file label, text, problems): CONFIG, or the cluster's knargo-config."""
-    from knargo.formats.diagnostics import Diagnostic, Severity
+    from knargo.cli.inputs import read_input
 
+    if args.config is not None and args.config_option is not None:
+        raise UsageError("give the configuration file once: CONFIG or --config")
+    args.config = args.config if args.config is not None else args.config_option
     if args.cluster == (args.config is not None):
         raise UsageError("give either a CONFIG file or --cluster")
     if args.cluster:
@@ -130,12 +135,9 @@ def read_source(args: argparse.Namespace) -> tuple[str, str | None, list[Diagnos
             return file, text, []
     if args.kubeconfig or args.context or args.config_namespace:
         raise UsageError("--kubeconfig, --context and --config-namespace go with --cluster")
-    try:
-        return args.config, Path(args.config).read_text(encoding="utf-8"), []
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        problem = Diagnostic(args.config, 1, 1, Severity.ERROR, f"cannot read: {reason}", "io")
-        return args.config, None, [problem]
+    file = str(args.config)
+    content, problems = read_input(file)
+    return file, content, problems
 
 
 @contextmanager
