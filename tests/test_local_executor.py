@@ -144,22 +144,69 @@ def test_secrets_come_from_the_secrets_file_and_are_never_shown(
     jobs = """\
   deploy:
     image: alpine
-    secrets: {NODE_AUTH_TOKEN: NPM_TOKEN, MISSING: ABSENT}
+    secrets: {NODE_AUTH_TOKEN: NPM_TOKEN}
     run: |
       printf '%s' "$NODE_AUTH_TOKEN" > "$OUT/token"
       echo "token: $NODE_AUTH_TOKEN"
-      echo "missing=${MISSING-unset}"
 """
     ran = execute(repo, ci(out, jobs), tmp_path, secrets={"NPM_TOKEN": value})
     assert ran.workflow["status"]["phase"] == "Succeeded", ran.log("deploy")
     assert (out / "token").read_text() == value  # resolved by the secret's name, not the env's
     log = ran.log("deploy")
-    assert "token: ***" in log and "missing=unset" in log
-    assert "secret for $MISSING is not in .knargo/secrets.env: left unset" in log
+    assert "token: ***" in log
     assert value not in log
     assert value not in json.dumps([e.data for e in ran.published])
     assert value not in json.dumps(ran.workflow)
     assert value not in repr(Secrets({"NPM_TOKEN": value}))
+
+
+def test_a_missing_secret_stops_the_job_before_it_starts(
+    repo: Path, out: Path, tmp_path: Path
+) -> None:
+    jobs = """\
+  deploy:
+    image: alpine
+    secrets: {NODE_AUTH_TOKEN: NPM_TOKEN, MISSING: ABSENT}
+    run: touch "$OUT/ran"
+"""
+    ran = execute(repo, ci(out, jobs), tmp_path, secrets={"NPM_TOKEN": "s3cr3t-value-42"})
+    assert ran.workflow["status"]["phase"] == "Failed"
+    assert not (out / "ran").exists()
+    message = (
+        "cannot start: no secret for $MISSING in .knargo/secrets.env; add the secret ci.yaml "
+        "names there as NAME=value (the cluster would not start this pod either)"
+    )
+    assert states(ran.workflow)["knargo/deploy"] == (State.ERROR, message)
+    assert f"knargo: {message}" in ran.log("deploy")
+
+
+def test_a_working_directory_the_checkout_lacks_fails_the_job(
+    repo: Path, out: Path, tmp_path: Path
+) -> None:
+    jobs = """\
+  build:
+    image: alpine
+    working-directory: no/such/dir
+    run: touch "$OUT/ran"
+"""
+    ran = execute(repo, ci(out, jobs), tmp_path)
+    assert ran.workflow["status"]["phase"] == "Failed"
+    assert not (out / "ran").exists()
+    assert 'working-directory "/workspace/no/such/dir" does not exist' in ran.log("build")
+
+
+def test_a_program_that_cannot_start_is_named_with_its_path(
+    repo: Path, out: Path, tmp_path: Path
+) -> None:
+    jobs = """\
+  build:
+    image: alpine
+    env: {PATH: /nonexistent}
+    run: touch "$OUT/ran"
+"""
+    ran = execute(repo, ci(out, jobs), tmp_path)
+    assert ran.workflow["status"]["phase"] == "Failed"
+    assert 'cannot start "sh": No such file or directory (PATH=/nonexistent)' in ran.log("build")
 
 
 def test_a_secret_is_found_by_its_env_name_as_a_fallback() -> None:

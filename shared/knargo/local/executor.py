@@ -28,7 +28,7 @@ from knargo.functions.status import GIT_EVENT
 from knargo.local.cluster import LocalCluster
 from knargo.local.engine import Engine
 from knargo.local.nodes import WorkflowStatus
-from knargo.local.pod import Outcome, Pod, Processes, prepare, run_attempt
+from knargo.local.pod import CannotStart, Outcome, Pod, Processes, prepare, run_attempt
 from knargo.local.retry import attempts, backoff, retried
 from knargo.local.secrets import Secrets
 from knargo.translation.templates import ENTRYPOINT
@@ -240,7 +240,8 @@ class _Run:
                     processes=self.executor.processes,
                     on_running=lambda: self.change(lambda s: s.set(node, "Running")),
                 )
-            except OSError as exc:  # e.g. no `sh`, or the engine's binary vanished
-                outcome = Outcome("Error", f"cannot start: {exc.strerror or exc}")
+            except CannotStart as exc:  # e.g. no `sh` in PATH, or the engine's binary vanished
+                log.write(f"knargo: {exc}\n".encode())
+                outcome = Outcome("Error", str(exc))
         self.change(lambda s: s.set(node, outcome.phase, outcome.message))
         return outcome.phase

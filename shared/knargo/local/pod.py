@@ -4,10 +4,12 @@ Both run as the template says (command, environment, working directory), on loca
 directories standing in for the pod's volumes: `/workspace` (the checkout) and `/knargo`
 (the decoded script). `KNARGO_HOME`, `KNARGO_WORKSPACE` and `KNARGO_CLONE_URL` are the only
 values changed: they point at those directories and at the local repository. Environment
-variables from a `secretKeyRef` come from `.knargo/secrets.env`; a missing one is left unset
-and noted in the log. The template's `activeDeadlineSeconds` bounds the attempt from its
-start, checkout included, as it bounds a pod. Output goes to the job's log, with the values
-of secrets replaced by `***`.
+variables from a `secretKeyRef` come from `.knargo/secrets.env`; when one is missing the job
+does not start (as a pod whose Secret does not exist), and the error names it. A
+`working-directory` the checkout does not have fails the job, and a program that cannot be
+started is named with the PATH it was looked up in. The template's `activeDeadlineSeconds`
+bounds the attempt from its start, checkout included, as it bounds a pod. Output goes to the
+job's log, with the values of secrets replaced by `***`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,18 @@ from knargo.local.engine import Engine
 from knargo.local.secrets import Secrets
 from knargo.translation import jobpod
 
-__all__ = ["DEADLINE", "Outcome", "Pod", "Processes", "prepare", "run_attempt"]
+__all__ = [
+    "DEADLINE",
+    "SECRETS_FILE",
+    "CannotStart",
+    "Outcome",
+    "Pod",
+    "Processes",
+    "prepare",
+    "run_attempt",
+]
+
+SECRETS_FILE = ".knargo/secrets.env"
 
 DEADLINE = "Pod was active on the node longer than the specified deadline"
 BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
@@ -47,7 +60,8 @@ class Pod:
     template: Mapping[str, Any]
     init_env: dict[str, str]
     main_env: dict[str, str]
-    notes: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """The env vars whose secret is not in the secrets file: the job cannot start."""
     masked: list[bytes] = field(default_factory=list)
 
     @property
@@ -62,12 +76,8 @@ def prepare(
     (init,) = template["initContainers"]
     init_env, _, _ = _env(init.get("env", []), scope, secrets)
     main_env, missing, used = _env(template["container"].get("env", []), scope, secrets)
-    notes = [
-        f"knargo: secret for ${name} is not in .knargo/secrets.env: left unset\n"
-        for name in missing
-    ]
     masked = [v.encode() for v in used if len(v) >= MIN_MASKED]
-    return Pod(template, base | init_env, base | main_env, notes, masked)
+    return Pod(template, base | init_env, base | main_env, missing, masked)
 
 
 def _env(
@@ -90,6 +100,10 @@ def _env(
             values[name] = value
             used.append(value)
     return values, missing, used
+
+
+class CannotStart(Exception):
+    """A program of the job could not be started: the message names it and the PATH."""
 
 
 class Processes:
@@ -132,8 +146,14 @@ def run_attempt(
     workspace.mkdir(parents=True, exist_ok=True)
     home.mkdir(exist_ok=True)
     deadline = time.monotonic() + pod.deadline
-    for note in pod.notes:
-        log.write(note.encode())
+    if pod.missing:
+        names = ", ".join(f"${name}" for name in pod.missing)
+        message = (
+            f"cannot start: no secret for {names} in {SECRETS_FILE}; add the secret ci.yaml "
+            "names there as NAME=value (the cluster would not start this pod either)"
+        )
+        log.write(f"knargo: {message}\n".encode())
+        return Outcome("Error", message)
     (init,) = pod.template["initContainers"]
     local = {"KNARGO_HOME": str(home), "KNARGO_WORKSPACE": str(workspace)}
     env = pod.init_env | local | {"KNARGO_CLONE_URL": clone_url, "GIT_TERMINAL_PROMPT": "0"}
@@ -151,7 +171,10 @@ def run_attempt(
     else:
         env = pod.main_env | {"KNARGO_HOME": str(home)}
         cwd = _local(workdir, workspace)
-    cwd.mkdir(parents=True, exist_ok=True)
+    if not _local(workdir, workspace).is_dir():
+        message = f'working-directory "{workdir}" does not exist in the checkout'
+        log.write(f"knargo: {message}\n".encode())
+        return Outcome("Failed", message)
     command = engine.command(
         container["command"],
         image=container["image"],
@@ -193,15 +216,20 @@ def _execute(
     masked: list[bytes],
 ) -> int | None:
     """The exit code, or None when the deadline passed (the process group is then ended)."""
-    process = subprocess.Popen(
-        command,
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, and no terminal to prompt on
-    )
+    try:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, and no terminal to prompt on
+        )
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        path = env.get("PATH", "(unset)")
+        raise CannotStart(f'cannot start "{command[0]}": {reason} (PATH={path})') from None
     processes.add(process)
     reader = threading.Thread(target=_copy, args=(process, log, masked), daemon=True)
     reader.start()
