@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from knargo.cli import UsageError
 from knargo.cli import dev as dev_command
 from knargo.cli import run as run_command
 from knargo.local import demo, payloads
@@ -85,7 +86,9 @@ def test_a_passing_pipeline_exits_0(repo: Path, capsys: pytest.CaptureFixture[st
         r"^pipeline repo-push-\w+-\w+: 4 jobs \(build, test, docs, deploy\)$", out, re.M
     )
     assert re.search(r"^  deploy +passed in \d+\.\d+s$", out, re.M)
+    assert len(re.findall(r"^  deploy ", out, re.M)) == 2  # running, passed: no status line
     assert re.search(r"^pipeline repo-push-\w+-\w+: succeeded$", out, re.M)
+    assert re.search(r"^logs: .*/\.knargo/runs/repo-push-\w+-\w+/<job>/log$", out, re.M)
     assert "  status knargo: success (passed in" in out
     assert set(statuses(repo).values()) == {"success"}
     assert TOKEN not in out + err
@@ -100,7 +103,12 @@ def test_a_failing_pipeline_exits_1_with_the_log(
     code, out, _ = knargo(capsys, "run", "-C", str(repo))
     assert code == 1
     assert re.search(r"^  test +failed in \d+\.\d+s: Error \(exit code 1\)$", out, re.M)
+    assert re.search(r"^    log of test: .*/\.knargo/runs/repo-push-\w+-\w+/test/log$", out, re.M)
     assert "    | knargo: checked out" in out
+    assert re.search(
+        r"^pipeline repo-push-\w+-\w+: failed: failed test; omitted deploy$", out, re.M
+    )
+    assert "depends condition" not in out
     assert statuses(repo)["knargo/deploy"] == "skipped"
     assert statuses(repo)["knargo"] == "failure"
 
@@ -138,11 +146,16 @@ def test_one_job_runs_with_what_it_needs(repo: Path, capsys: pytest.CaptureFixtu
     assert code == 0, out
     assert "2 jobs (build, test)" in out
     assert sorted(statuses(repo)) == ["knargo", "knargo/build", "knargo/test"]
-    code, out, _ = knargo(capsys, "run", "-C", str(repo), "--job", "nope")
-    assert code == 1
-    assert (
-        'job "nope" does not run for this event (jobs that run: build, deploy, docs, test)' in out
+    with pytest.raises(UsageError) as usage:
+        knargo(capsys, "run", "-C", str(repo), "--job", "tset")
+    assert str(usage.value) == (
+        '--job "tset": ci.yaml has no such job (jobs: build, deploy, docs, test) '
+        '(did you mean "test"?)'
     )
+    commit(repo, {"ci.yaml": CI.replace("  docs:\n", "  docs:\n    if: event == 'tag'\n")})
+    code, out, _ = knargo(capsys, "run", "-C", str(repo), "--job", "docs")
+    assert code == 1
+    assert 'job "docs" does not run for this event (jobs that run: build, test)' in out
 
 
 def test_pull_requests_and_path_filters(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,6 +181,15 @@ def test_what_cannot_run_is_a_clear_error(
     code, _, err = knargo(capsys, "run", "-C", str(tmp_path))
     assert code == 1
     assert err.startswith("knargo run: error: not a git repository")
+    subprocess.run(["git", "init", "-q", str(tmp_path / "empty")], check=True)
+    code, _, err = knargo(capsys, "run", "-C", str(tmp_path / "empty"))
+    assert (code, err) == (
+        1,
+        f"knargo run: error: {(tmp_path / 'empty').resolve()} has no commit yet: commit ci.yaml "
+        "first (knargo runs commits)\n",
+    )
+    with pytest.raises(UsageError, match=r"nope\.yaml: no such file"):
+        knargo(capsys, "run", "-C", str(repo), "nope.yaml")
     fake = tmp_path / "bin" / "docker"
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon.' >&2\nexit 1\n")
@@ -180,13 +202,76 @@ def test_what_cannot_run_is_a_clear_error(
         "Cannot connect to the Docker daemon.\n",
     )
     with pytest.raises(SystemExit) as usage:
-        knargo(capsys, "run", "--event", "tag")
+        knargo(capsys, "run", "--event", "merge")
     assert usage.value.code == 2
+    with pytest.raises(UsageError, match="--tag goes with --event tag"):
+        knargo(capsys, "run", "--tag", "v1")
     monkeypatch.setenv("PATH", os.environ["PATH"].split(os.pathsep, 1)[1])
     (repo / ".knargo" / "secrets.env").write_text(f"TOKEN {TOKEN}\n")
     code, _, err = knargo(capsys, "run", "-C", str(repo))
     assert code == 1
     assert err.endswith("secrets.env:1: expected NAME=value\n") and TOKEN not in err
+
+
+def test_uncommitted_edits_of_the_pipeline_are_noted(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "ci.yaml").write_text(CI + "  extra: {image: alpine, run: 'true'}\n")
+    code, out, err = knargo(capsys, "run", "-C", str(repo), "--job", "docs")
+    assert code == 0, out + err
+    assert err == (
+        "knargo run: note: ci.yaml has uncommitted changes: the committed one runs "
+        "(knargo run ci.yaml runs the file as it is now)\n"
+    )
+
+
+def test_a_tag_runs_the_tagged_commit(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    release = "on:\n  push:\n    tags: [v*]\njobs:\n  release:\n    if: event == 'tag'\n"
+    release += (
+        '    image: alpine\n    run: test "$KNARGO_REF" = refs/tags/v1.0 && test -f app.txt\n'
+    )
+    tagged = commit(repo, {"ci.yaml": release}, "release")
+    subprocess.run(["git", "-C", str(repo), "tag", "v1.0"], check=True)
+    commit(repo, {"app.txt": ""}, "later")
+    subprocess.run(["git", "-C", str(repo), "rm", "-q", "app.txt"], check=True)
+    commit(repo, {}, "no app")
+    with pytest.raises(UsageError, match=r"name the tag to run with --tag \(tags at HEAD: none\)"):
+        knargo(capsys, "run", "-C", str(repo), "--event", "tag")
+    code, out, _ = knargo(capsys, "run", "-C", str(repo), "--event", "tag", "--tag", "v1.0")
+    assert code == 0, out
+    assert f"knargo run: tag of refs/tags/v1.0 at {tagged[:12]}" in out
+    assert re.search(r"^  release +passed in", out, re.M)
+
+
+def test_a_schedule_runs_its_cron_workflow_now(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nightly = (
+        "on:\n  push:\n  schedule:\n    - cron: '0 3 * * *'\n    - cron: '@weekly'\n"
+        "jobs:\n  nightly:\n    if: event == 'schedule'\n    image: alpine\n"
+        '    run: test "$KNARGO_EVENT" = schedule\n'
+    )
+    commit(repo, {"ci.yaml": nightly}, "nightly")
+    code, _, err = knargo(capsys, "run", "-C", str(repo), "--event", "schedule")
+    assert code == 1
+    assert err == (
+        "knargo run: choose one schedule with --schedule INDEX|CRON "
+        "(on.schedule: 0: 0 3 * * *; 1: @weekly)\n"
+    )
+    code, out, _ = knargo(
+        capsys, "run", "-C", str(repo), "--event", "schedule", "--schedule", "0 3 * * *"
+    )
+    assert code == 0, out
+    assert re.search(r"^pipeline repo-cron0-\w+-\d+: 1 job \(nightly\)$", out, re.M)
+    assert re.search(r"^  nightly +passed in", out, re.M)
+
+
+def test_logs_all_prints_every_jobs_log(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = knargo(capsys, "run", "-C", str(repo), "--job", "docs", "--logs", "all")
+    assert code == 0
+    assert re.search(
+        r"^    log of docs: .*/docs/log\n    \| knargo: checked out \w+\n    \| docs$", out, re.M
+    )
 
 
 DEV = """\

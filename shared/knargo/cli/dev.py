@@ -3,7 +3,7 @@
 A forge (through a tunnel) or `curl` sends real deliveries to it; they are checked with the
 forges' real signature or token checks against a dev secret printed at start-up (and any
 `<forge>.webhook-secret` in `--credentials`), and every pipeline runs on the local executor
-against the commits of one local repository (`--repo`). Statuses are shown and written to
+against the commits of one local repository (`-C/--directory`). Statuses are shown and written to
 `.knargo/statuses.jsonl`, and posted to the forge too when `--credentials` holds its token.
 Ctrl-C stops it (exit 0).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knargo.cli import EXIT_OK, EXIT_PROBLEMS
-from knargo.cli.run import ENGINES, local_settings
+from knargo.cli.run import ENGINES, add_directory_option, local_settings
 
 if TYPE_CHECKING:
     from knargo.local.chain import Chain
@@ -35,10 +35,10 @@ def add_parser(commands: Any) -> None:
         description="Serve the real webhook endpoint on 127.0.0.1 (signatures checked "
         "against a dev secret printed at start-up, or KNARGO_DEV_SECRET) with generate and "
         "report in the same process; pipelines run on this machine against the commits of "
-        "--repo. Ctrl-C stops it. See docs/local.md.",
+        "--directory. Ctrl-C stops it. See docs/local.md.",
     )
     parser.add_argument("--port", type=int, default=8080, help="default: 8080 (0: any free)")
-    parser.add_argument("-C", "--repo", default=".", metavar="PATH", help="default: .")
+    add_directory_option(parser)
     parser.add_argument("--config", metavar="FILE", help="knargo's configuration (forges, …)")
     parser.add_argument(
         "--credentials",
@@ -82,7 +82,7 @@ def _open(args: argparse.Namespace, secret: str) -> tuple[Chain, DevServer, View
     if settings is None:
         return None
     engine = find_engine(args.engine)
-    repository = Path(git(Path(args.repo), "rev-parse", "--show-toplevel")).resolve()
+    repository = Path(git(Path(args.directory), "rev-parse", "--show-toplevel")).resolve()
     credentials = dev_credentials(settings, secret.encode(), args.credentials)
     state = repository / ".knargo"
     view = View(sys.stdout, state / "runs", tty=False)

@@ -16,7 +16,17 @@ from typing import Any
 
 from knargo.local.git import GitError, git
 
-__all__ = ["Commit", "Repository", "delivery", "describe", "head", "pull_request", "push"]
+__all__ = [
+    "Commit",
+    "Repository",
+    "delivery",
+    "describe",
+    "head",
+    "pull_request",
+    "push",
+    "tag_push",
+    "tagged",
+]
 
 ZERO_SHA = "0" * 40
 MAX_COMMITS = 20  # GitHub lists at most 20 commits in a push
@@ -52,12 +62,33 @@ def describe(path: Path, web_base: str, owner: str = "local") -> Repository:
 
 
 def head(repository: Repository) -> Commit:
-    sha = git(repository.path, "rev-parse", "--verify", "HEAD^{commit}")
+    try:
+        sha = git(repository.path, "rev-parse", "--verify", "-q", "HEAD^{commit}")
+    except GitError:
+        raise GitError(
+            f"{repository.path} has no commit yet: commit ci.yaml first (knargo runs commits)"
+        ) from None
     try:
         ref: str | None = git(repository.path, "symbolic-ref", "-q", "HEAD")
     except GitError:
         ref = None
     return Commit(sha, ref)
+
+
+def tagged(repository: Repository, name: str | None) -> Commit:
+    """The commit of the tag `name`, or of the one tag at HEAD; GitError saying what there is
+    otherwise."""
+    if name is None:
+        tags = git(repository.path, "tag", "--points-at", "HEAD").split()
+        if len(tags) != 1:
+            found = ", ".join(tags) if tags else "none"
+            raise GitError(f"name the tag to run with --tag (tags at HEAD: {found})")
+        name = tags[0]
+    try:
+        sha = git(repository.path, "rev-parse", "--verify", "-q", f"refs/tags/{name}^{{commit}}")
+    except GitError:
+        raise GitError(f'no tag "{name}" in {repository.path}') from None
+    return Commit(sha, f"refs/tags/{name}")
 
 
 def _default(path: Path) -> str:
@@ -155,6 +186,25 @@ def push(repository: Repository, commit: Commit, sender: str = "knargo") -> dict
         "forced": False,
         "commits": commits,
         "head_commit": commits[-1] if commits else _commit(repository.path, commit.sha),
+        "repository": _repository(repository),
+        "pusher": {"name": sender},
+        "sender": {"login": sender},
+    }
+
+
+def tag_push(repository: Repository, commit: Commit, sender: str = "knargo") -> dict[str, Any]:
+    """A `push` payload of a new tag (`commit.ref` is `refs/tags/...`), as GitHub sends it:
+    nothing before it, no commits listed, the tagged commit as head_commit."""
+    return {
+        "ref": commit.ref,
+        "before": ZERO_SHA,
+        "after": commit.sha,
+        "created": True,
+        "deleted": False,
+        "forced": False,
+        "base_ref": None,
+        "commits": [],
+        "head_commit": _commit(repository.path, commit.sha),
         "repository": _repository(repository),
         "pusher": {"name": sender},
         "sender": {"login": sender},

@@ -1,14 +1,18 @@
 """What a local run shows while it goes: jobs, their state, duration and log, and statuses.
 
 On a terminal the table of the latest Workflow is redrawn in place (job, state, duration,
-the last line of its log) with the statuses report posted below it; elsewhere each change
-is one plain line, and a job that fails prints the tail of its log. The view is told about
-generate's replies and the executor's Workflow updates as they are made, and about each
-status posted; it never sees a secret (logs are masked when written).
+the last line of its log) with the pipeline's status below it; elsewhere each change is one
+plain line, and a job that fails prints the path and the tail of its log (`logs="all"`: every
+job prints its whole log when it ends). The last line names every job that did not pass. The
+view is told about generate's replies and the executor's Workflow updates as they are made,
+and about each status posted (each job's own status is in `.knargo/statuses.jsonl`: the
+console shows the job once); it never sees a secret (logs are masked when written). Argo's
+phrases are said in knargo's words.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -39,6 +43,26 @@ STATES = {
 FINAL = frozenset({"passed", "failed", "error", "omitted", "skipped"})
 COLOURS = {"passed": "32", "failed": "31", "error": "31", "running": "33", "starting": "33"}
 TAIL_LINES = 10
+PIPELINE_CONTEXT = re.compile(r"^[^/]+$")  # the pipeline's status, not a job's (`knargo/job`)
+# Argo's phrases (the executor writes them as Argo does), as the console says them.
+WORDS = (
+    (
+        re.compile(r"^(?:skipped: )?omitted: depends condition not met$"),
+        "a job it needs did not pass",
+    ),
+    (
+        re.compile(r"Pod was active on the node longer than the specified deadline"),
+        "timed out (the job's timeout)",
+    ),
+    (re.compile(r"child '([^']*)' failed"), r"job \1 failed"),
+)
+
+
+def plain(message: str) -> str:
+    """A message with Argo's phrases in knargo's words."""
+    for pattern, words in WORDS:
+        message = pattern.sub(words, message)
+    return message
 
 
 @dataclass
@@ -67,8 +91,8 @@ def tail(path: Path, lines: int) -> list[str]:
 
 
 class View:
-    def __init__(self, out: TextIO, runs: Path, *, tty: bool) -> None:
-        self.out, self.runs, self.tty = out, runs, tty
+    def __init__(self, out: TextIO, runs: Path, *, tty: bool, logs: str = "failed") -> None:
+        self.out, self.runs, self.tty, self.logs = out, runs, tty, logs
         self.workflows: dict[str, dict[str, _Row]] = {}
         self.current = ""
         self.statuses: dict[str, Posted] = {}
@@ -92,7 +116,7 @@ class View:
             self._drawn = 0  # the last table stays on the screen
             if self.tty:
                 for row in self.workflows.get(self.current, {}).values():
-                    if row.state in ("failed", "error"):
+                    if row.state in ("failed", "error") or self.logs == "all":
                         self._show_log(self.current, row)
 
     def say(self, text: str) -> None:
@@ -121,10 +145,12 @@ class View:
                 self._updated(data, time.monotonic())
 
     def status(self, posted: Posted) -> None:
+        if not PIPELINE_CONTEXT.match(posted.context):
+            return  # a job's status: the job's own line says it
         with self._lock:
             self.statuses[posted.context] = posted
             if not self.tty:
-                self.say(f"  status {posted.context}: {posted.state} ({posted.description})")
+                self.say(f"  status {posted.context}: {posted.state} ({plain(posted.description)})")
 
     def _adopt(self, workflow: str, jobs: Iterable[tuple[str, str]]) -> None:
         rows = {task: _Row(job, task) for job, task in jobs}
@@ -158,8 +184,18 @@ class View:
         phase = status.get("phase", "")
         if phase in ("Succeeded", "Failed", "Error"):
             self._ended.add(name)
-            message = f": {status['message']}" if status.get("message") else ""
-            self.say(f"pipeline {name}: {phase.lower()}{message}")
+            self.say(f"pipeline {name}: {phase.lower()}{self._summary(name, status)}")
+            self.say(f"logs: {self.runs / name}/<job>/log")
+
+    def _summary(self, name: str, status: Mapping[str, Any]) -> str:
+        """Every job that did not pass, by state; else the Workflow's own message."""
+        by_state: dict[str, list[str]] = {}
+        for row in self.workflows[name].values():
+            if row.state != "passed":
+                by_state.setdefault(row.state, []).append(row.job)
+        if by_state:
+            return ": " + "; ".join(f"{k} {', '.join(v)}" for k, v in by_state.items())
+        return f": {plain(status['message'])}" if status.get("message") else ""
 
     def _move(
         self, workflow: str, row: _Row, state: str, message: str, attempt: int, now: float
@@ -169,21 +205,21 @@ class View:
         if row.started is None and state not in ("omitted", "skipped"):
             row.started = now
         row.finished = now if state in FINAL else None
-        row.state, row.message, row.attempt = state, message, attempt
+        row.state, row.message, row.attempt = state, plain(message), attempt
         if self.tty or state == "starting":
             return
         retry = f" (attempt {attempt})" if attempt > 1 and state not in FINAL else ""
         took = f" in {row.duration(now)}" if state in FINAL and row.started is not None else ""
-        shown = f": {message}" if message and state != "omitted" else ""
+        shown = f": {row.message}" if message else ""
         self.say(f"  {row.job:<14} {state}{retry}{took}{shown}")
-        if state in ("failed", "error"):
-            self._show_log(workflow, row, header=False)
+        if state in ("failed", "error") or (state == "passed" and self.logs == "all"):
+            self._show_log(workflow, row)
 
-    def _show_log(self, workflow: str, row: _Row, header: bool = True) -> None:
+    def _show_log(self, workflow: str, row: _Row) -> None:
         path = log_path(self.runs, workflow, row.task)
-        if header:
-            self.say(f"log of {row.job} ({path}):")
-        for line in tail(path, TAIL_LINES):
+        self.say(f"    log of {row.job}: {path}")
+        lines = tail(path, TAIL_LINES) if self.logs != "all" else _whole(path)
+        for line in lines:
             self.say(f"    | {line}")
 
     def _tick(self) -> None:
@@ -223,20 +259,30 @@ class View:
         return lines
 
 
+def _whole(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+
+
 def _state(node: Mapping[str, Any], nodes: Mapping[str, Any]) -> tuple[str, str, int]:
-    """A task's state, message and attempt (a Retry node shows its latest attempt)."""
-    if node.get("type") == "Retry" and node.get("phase") not in ("Succeeded", "Failed", "Error"):
-        prefix = node["displayName"] + "("
-        attempts = [
-            nodes[c]
-            for c in node.get("children", [])
-            if nodes.get(c, {}).get("displayName", "").startswith(prefix)
-        ]
-        if not attempts:
-            return "starting", "", 1
-        state = STATES.get(attempts[-1]["phase"], "running")
-        return ("retrying" if state in FINAL - {"passed"} else state), "", len(attempts)
-    return STATES.get(node.get("phase", ""), "running"), node.get("message", ""), 1
+    """A task's state, message and attempt (a Retry node shows its latest attempt, and
+    counts its attempts once it has ended too, so that its end is told once)."""
+    if node.get("type") != "Retry":
+        return STATES.get(node.get("phase", ""), "running"), node.get("message", ""), 1
+    prefix = node["displayName"] + "("
+    attempts = [
+        nodes[c]
+        for c in node.get("children", [])
+        if nodes.get(c, {}).get("displayName", "").startswith(prefix)
+    ]
+    if node.get("phase") in ("Succeeded", "Failed", "Error"):
+        return STATES[node["phase"]], node.get("message", ""), max(1, len(attempts))
+    if not attempts:
+        return "starting", "", 1
+    state = STATES.get(attempts[-1]["phase"], "running")
+    return ("retrying" if state in FINAL - {"passed"} else state), "", len(attempts)
 
 
 def dead_letter_lines(letters: Iterable[DeadLetter]) -> list[str]:
