@@ -274,3 +274,25 @@ def test_render_json_prints_an_empty_list_when_nothing_runs(
     path = write(tmp_path, "on: {push: {branches: [main]}}\njobs:\n  a: {image: alpine, run: x}\n")
     code, out, err = knargo(capsys, "render", path, "--ref", "refs/heads/wip", "-o", "json")
     assert (code, json.loads(out)) == (0, []) and "nothing to run" in err
+
+
+def test_render_explain_shows_each_jobs_decoded_script_and_env(
+    tmp_path: Path, capsys: Capture
+) -> None:
+    path = write(
+        tmp_path,
+        "jobs:\n  build_x:\n    image: alpine\n    env: {PLAIN: one, TEMPLATED: 'a {{b}} c'}\n"
+        '    secrets: [NPM_TOKEN]\n    run: |\n      echo "{{ not argo }}"\n      make\n',
+    )
+    code, out, _ = knargo(capsys, "render", path, "--explain")
+    manifest = json.loads(knargo(capsys, "render", path, "-o", "json")[1])[0]
+    template = manifest["spec"]["templates"][1]["name"]
+    assert code == 0 and template != "build_x"
+    lines = out.splitlines()
+    assert lines[0] == f"Workflow {manifest['metadata']['name']}"
+    assert f"  job build_x: template {template}, image alpine" in lines
+    assert "      PLAIN=one" in lines
+    assert any(line.startswith("      NPM_TOKEN=<Secret knargo-") for line in lines)
+    assert "      export TEMPLATED='a {{b}} c'" in lines
+    assert lines[-3:] == ["    script:", '      | echo "{{ not argo }}"', "      | make"]
+    assert "{{" not in json.dumps(manifest)  # the manifest itself still carries no tag

@@ -52,6 +52,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--config", metavar="FILE")
     parser.add_argument("--catalog", metavar="FILE")
     parser.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="instead of the manifests, each job's template, image, env and decoded script",
+    )
     parser.set_defaults(run=run)
 
 
@@ -98,6 +103,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if result.workflow is None and result.skipped:
         print(f"{args.ci_yaml}: no Workflow: {result.skipped}", file=sys.stderr)
+    if args.explain:
+        from knargo.cli.explain import explain
+
+        sys.stdout.write(explain(result.manifests))
+        return EXIT_OK
     sys.stdout.write(dump(result.manifests, args.output))
     return EXIT_OK
 
