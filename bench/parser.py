@@ -7,14 +7,16 @@ Run from the repository root:
 
 Anyone who can push reaches `knargo.formats.positions.load` through the generate function, so
 every input of at most 1 MiB must be parsed or refused quickly. Each case runs in its own
-Python process: the median wall time of `positions.load` over the runs, and the growth of the
-process's peak resident memory during the first run (ru_maxrss after minus before).
+Python process: the median wall time (and CPU time) of `positions.load` over the runs, the
+growth of the process's peak resident memory during the first run (ru_maxrss after minus
+before), and, as the floor no parser in Python goes under, the time libyaml alone takes to
+produce the document's events.
 
 Cases: the classic "billion laughs" (9 levels of 10 aliases), alias bombs of 6 and 7 levels
-inside a job's `needs:`, 1 MiB made of aliases of one small anchor, and the largest legitimate
-files: a generated pipeline of just under 1 MiB (the generator of `bench/translate.py`) and
-1 MiB of one flow list of short values (the most values per byte). `lint.check` of the
-legitimate pipeline is printed for reference.
+inside a job's `needs:`, 1 MiB made of aliases of one small anchor, 1 MiB of one flow list of
+short values (the most values per byte: refused for its count of values), and the largest
+legitimate file: a generated pipeline of just under 1 MiB (the generator of
+`bench/translate.py`). `lint.check` of the legitimate pipeline is printed for reference.
 
 Goal: every case parsed or refused within 0.2 s and 64 MB of extra memory. The script only
 reports; it exits non-zero only when a bomb is not refused or a legitimate file is.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -84,7 +87,7 @@ CASES = {
     "needs: alias bomb, 7 levels": (needs_bomb, (7,), "refused"),
     "1 MiB of aliases": (many_aliases, (), "refused"),
     "pipeline just under 1 MiB": (pipeline, (), "parsed"),
-    "1 MiB flow list of short values": (dense_list, (), "parsed"),
+    "1 MiB flow list of short values": (dense_list, (), "refused"),
 }
 
 
@@ -96,18 +99,25 @@ def measure(name: str, runs: int) -> dict[str, object]:
     make, make_args, _ = CASES[name]
     text = make(*make_args)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         doc, problems = positions.load(text, "ci.yaml")
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
         if len(times) == 1:
             extra_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
         del doc
+    start = time.perf_counter()
+    for _ in iter(positions._Loader(text).get_event, None):
+        pass
+    events_s = time.perf_counter() - start
     result: dict[str, object] = {
         "case": name,
         "bytes": len(text.encode()),
         "seconds": statistics.median(times),
+        "cpu_seconds": statistics.median(cpu),
+        "libyaml_events_seconds": events_s,
         "extra_mb": extra_kb / 1024,
         "outcome": "refused" if any(p.severity == "error" for p in problems) else "parsed",
         "first_problem": str(problems[0]) if problems else "",
@@ -147,19 +157,27 @@ def main() -> int:
 
 
 def report(results: list[dict[str, object]]) -> None:
-    print(f"{'case':34} {'bytes':>9} {'seconds':>8} {'extra MB':>9}  outcome  goal")
+    print(
+        f"{'case':34} {'bytes':>9} {'seconds':>8} {'cpu s':>6} {'libyaml':>7} {'extra MB':>9}"
+        "  outcome  goal"
+    )
     for r in results:
         seconds, extra = float(str(r["seconds"])), float(str(r["extra_mb"]))
+        cpu, floor = float(str(r["cpu_seconds"])), float(str(r["libyaml_events_seconds"]))
         goal = "PASS" if seconds <= GOAL_S and extra <= GOAL_MB else "MISS"
         expected = CASES[str(r["case"])][2]
         outcome = str(r["outcome"]) + ("" if r["outcome"] == expected else " (WRONG)")
-        print(f"{r['case']:34} {r['bytes']:>9} {seconds:>8.3f} {extra:>9.1f}  {outcome:8} {goal}")
+        print(
+            f"{r['case']:34} {r['bytes']:>9} {seconds:>8.3f} {cpu:>6.3f} {floor:>7.3f}"
+            f" {extra:>9.1f}  {outcome:8} {goal}"
+        )
         if r["first_problem"]:
             print(f"    {r['first_problem']}")
         if "lint_check_seconds" in r:
             check_s = float(str(r["lint_check_seconds"]))
             print(f"    lint.check of the same file: {check_s:.3f} s")
     print(f"goal: parsed or refused within {GOAL_S} s and {GOAL_MB:.0f} MB of extra memory")
+    print(f"load average when done: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -143,3 +143,59 @@ def test_complex_keys_are_errors() -> None:
 def test_empty_document() -> None:
     doc, problems = positions.load("# only a comment\n", "f.yaml")
     assert doc is not None and doc.data is None and problems == []
+
+
+def test_merged_keys_come_after_the_mappings_own_with_their_positions() -> None:
+    doc = load("d: &d {image: alpine, run: x}\njob:\n  <<: [*d, {shell: bash}]\n  run: y\n")
+    assert doc.data["job"] == {"run": "y", "image": "alpine", "shell": "bash"}
+    assert doc.value_mark(("job", "run")) == Mark(4, 8)  # the job's own, not the anchor's
+    assert doc.value_mark(("job", "image")) == Mark(1, 15)  # where the merged value stands
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: &a [1, *a]\n", "f.yaml:1:11: error: recursive alias [syntax]"),
+        ("a: *nope\n", 'f.yaml:1:4: error: undefined alias "*nope" [syntax]'),
+        (
+            "a: &a 1\n<<: *a\n",
+            "f.yaml:2:5: error: a merge key (<<) must refer to a mapping [syntax]",
+        ),
+        (
+            "? [a, b]\n: 1\nc: 2\n",
+            "f.yaml:1:3: error: a mapping key must be a plain value [syntax]",
+        ),
+    ],
+)
+def test_alias_and_key_problems_are_diagnostics(text: str, expected: str) -> None:
+    doc, problems = positions.load(text, "f.yaml")
+    assert [str(p) for p in problems] == [expected]
+    assert doc is not None
+
+
+def test_a_stream_of_several_documents_is_refused() -> None:
+    doc, problems = positions.load("a: 1\n---\nb: 2\n", "f.yaml")
+    assert doc is None and [(p.line, p.col, p.rule) for p in problems] == [(2, 1, "syntax")]
+    assert "single document" in problems[0].message
+
+
+def test_deep_nesting_is_read_without_recursion_up_to_libyamls_limit() -> None:
+    doc = load("a: " + "[" * 990 + "]" * 990 + "\n")
+    value = doc.data["a"]
+    for _ in range(989):
+        value = value[0]
+    assert value == []
+    doc, problems = positions.load("a: " + "[" * 5000 + "]" * 5000 + "\n", "f.yaml")
+    assert doc is None and [str(p) for p in problems] == [
+        "f.yaml:1:1003: error: values nested more than 1,000 levels deep [syntax]"
+    ]
+
+
+def test_documents_with_too_many_values_are_refused_where_they_cross() -> None:
+    text = "a: [" + ", ".join(["x"] * 200_000) + "]\n"
+    doc, problems = positions.load(text, "f.yaml")
+    assert doc is None and [(p.line, p.rule) for p in problems] == [(1, "size")]
+    assert problems[0].message.startswith("more than 100,000 values: the document is refused")
+    assert (
+        text[problems[0].col - 1] == "x" and problems[0].col == 5 + 3 * 99_997
+    )  # the root, "a" and the list count too
