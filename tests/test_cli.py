@@ -296,3 +296,17 @@ def test_render_explain_shows_each_jobs_decoded_script_and_env(
     assert "      export TEMPLATED='a {{b}} c'" in lines
     assert lines[-3:] == ["    script:", '      | echo "{{ not argo }}"', "      | make"]
     assert "{{" not in json.dumps(manifest)  # the manifest itself still carries no tag
+
+
+def test_long_lines_and_values_are_cut_around_the_column(tmp_path: Path, capsys: Capture) -> None:
+    image = "x" * 200_000
+    path = write(tmp_path, f"jobs:\n  a:\n    run: make\n    image: {image}!\n")
+    code, out, _ = knargo(capsys, "lint", path)
+    assert code == 1 and len(out) < 2_000
+    message, source, caret = out.splitlines()
+    assert source.startswith("    image: xxx") and source.endswith("x…") and len(source) == 101
+    assert caret == " " * 11 + "^"
+    assert " … " in message  # the quoted image keeps its start and end
+    code, out, _ = knargo(capsys, "lint", path, "--format", "json")
+    (found,) = json.loads(out)
+    assert len(found["message"]) < 500 and found["message"].startswith("invalid image reference")

@@ -225,6 +225,21 @@ def test_uncommitted_edits_of_the_pipeline_are_noted(
     )
 
 
+def test_a_secret_the_secrets_file_lacks_is_named_before_the_run(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commit(repo, {"ci.yaml": CI.replace("secrets: [TOKEN]", "secrets: {API_KEY: NPM_TOKEN}")})
+    code, out, err = knargo(capsys, "run", "-C", str(repo), "--job", "build")
+    assert code == 1
+    assert err == (
+        'knargo run: note: job "build" needs the secret NPM_TOKEN (as $API_KEY), which '
+        f"{repo.resolve()}/.knargo/secrets.env does not have: the job will not start\n"
+    )
+    assert re.search(
+        r"^  build +error in \d+\.\d+s: cannot start: no secret for \$API_KEY", out, re.M
+    )
+
+
 def test_a_tag_runs_the_tagged_commit(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     release = "on:\n  push:\n    tags: [v*]\njobs:\n  release:\n    if: event == 'tag'\n"
     release += (

@@ -23,6 +23,7 @@ from knargo.cli import EXIT_OK, EXIT_PROBLEMS, UsageError
 if TYPE_CHECKING:
     from knargo.config.settings import Settings
     from knargo.contract.events import GitEvent
+    from knargo.language.dialect import CiConfig
     from knargo.local.chain import Chain, Setup
     from knargo.local.payloads import Repository
 
@@ -144,8 +145,11 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[GitEvent, Se
         except GitError as exc:
             raise UsageError(str(exc)) from None
     text = _pipeline_text(repository, commit.sha, settings.ci_file, overrides)
-    if args.job and text is not None:
-        _check_job(text, settings.ci_file, args.job, settings)
+    config = _config(text, settings) if text is not None else None
+    if config is not None:
+        if args.job:
+            _check_job(config, settings.ci_file, args.job)
+        _note_missing_secrets(config, repository.path / ".knargo" / "secrets.env")
     if args.event == "pull_request":
         name, payload = "pull_request", payloads.pull_request(repository, commit)
     elif args.event == "tag":
@@ -194,17 +198,39 @@ def _pipeline_text(
         return None
 
 
-def _check_job(text: str, file: str, job: str, settings: Settings) -> None:
-    """`--job` must name a job of the pipeline (a usage error otherwise)."""
-    from knargo.formats.locate import quote_list, suggest
+def _config(text: str, settings: Settings) -> CiConfig | None:
     from knargo.language.lint import check
 
-    config = check(text, file, settings=settings).config
-    if config is not None and job not in config.jobs:
+    return check(text, settings.ci_file, settings=settings).config
+
+
+def _check_job(config: CiConfig, file: str, job: str) -> None:
+    """`--job` must name a job of the pipeline (a usage error otherwise)."""
+    from knargo.formats.locate import quote_list, suggest
+
+    if job not in config.jobs:
         raise UsageError(
             f'--job "{job}": {file} has no such job (jobs: {quote_list(config.jobs)})'
             + suggest(job, config.jobs)
         )
+
+
+def _note_missing_secrets(config: CiConfig, path: Path) -> None:
+    """Name each secret of ci.yaml the secrets file lacks: its jobs will not start."""
+    from knargo.local.secrets import SecretsFileError, load_secrets
+
+    try:
+        known = load_secrets(path).values
+    except SecretsFileError:
+        return  # said when the chain starts
+    for job_id, job in config.jobs.items():
+        for env_name, secret in job.secrets.items():
+            if secret not in known and env_name not in known:
+                print(
+                    f'knargo run: note: job "{job_id}" needs the secret {secret} (as ${env_name}),'
+                    f" which {path} does not have: the job will not start",
+                    file=sys.stderr,
+                )
 
 
 def _run(args: argparse.Namespace, event: GitEvent, setup: Setup) -> int:
