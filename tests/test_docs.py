@@ -118,6 +118,7 @@ def test_there_are_examples_for_every_rule() -> None:
         "env",
         "expression",
         "working-directory",
+        "alias",
     }
 
 

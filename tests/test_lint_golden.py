@@ -33,6 +33,7 @@ RULES = {
     "expression",
     "working-directory",
     "jobs",
+    "alias",
 }
 
 
