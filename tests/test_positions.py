@@ -173,12 +173,6 @@ def test_alias_and_key_problems_are_diagnostics(text: str, expected: str) -> Non
     assert doc is not None
 
 
-def test_a_stream_of_several_documents_is_refused() -> None:
-    doc, problems = positions.load("a: 1\n---\nb: 2\n", "f.yaml")
-    assert doc is None and [(p.line, p.col, p.rule) for p in problems] == [(2, 1, "syntax")]
-    assert "single document" in problems[0].message
-
-
 def test_deep_nesting_is_read_without_recursion_up_to_libyamls_limit() -> None:
     doc = load("a: " + "[" * 990 + "]" * 990 + "\n")
     value = doc.data["a"]
@@ -199,3 +193,27 @@ def test_documents_with_too_many_values_are_refused_where_they_cross() -> None:
     assert (
         text[problems[0].col - 1] == "x" and problems[0].col == 5 + 3 * 99_997
     )  # the root, "a" and the list count too
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a:\n  b: 1\n c: 2\n", "3:2: this line is not a key of the mapping above it"),
+        ("a: b: c\n", '1:5: a ": " cannot start a mapping here'),
+        ("a: [1,\n", "2:1: a value is missing here"),
+        ("- a\nb: 1\n", '2:1: expected a list item ("- ...") at this indentation'),
+        ('a: "abc\nb: 1\n', "1:4: this quoted value is never closed"),
+        ('a: "\\q"\n', "1:5: unknown escape in a double-quoted value"),
+        ("a: &\n", "1:5: an anchor (&) or alias (*) needs a name"),
+        ("a: [1, 2\nb: 3\n", '1:4: expected "," or "]" in this [...] list'),
+        ("a: {b: 1\nc: 2\n", '1:4: expected "," or "}" in this {...} mapping'),
+        ("a: 1\n---\nb: 2\n", '2:1: a ci.yaml holds one YAML document: remove the "---" here'),
+    ],
+)
+def test_syntax_errors_are_said_in_our_words_where_they_begin(text: str, expected: str) -> None:
+    doc, problems = positions.load(text, "f.yaml")
+    assert doc is None and len(problems) == 1
+    where, message = expected.split(": ", 1)
+    assert f"{problems[0].line}:{problems[0].col}" == where
+    assert problems[0].message.startswith("YAML syntax: " + message)
+    assert "while " not in problems[0].message and "did not find" not in problems[0].message

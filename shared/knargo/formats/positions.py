@@ -167,11 +167,51 @@ def _events(loader: Any) -> Iterator[Any]:
     return iter(loader.get_event, None)  # libyaml says None after the stream's end
 
 
+# libyaml's problems in our words: (words in its message, ours, whether to point where the
+# construct began rather than where libyaml gave up).
+_SYNTAX = (
+    (
+        "did not find expected key",
+        "this line is not a key of the mapping above it: check its indentation",
+        False,
+    ),
+    (
+        "mapping values are not allowed",
+        'a ": " cannot start a mapping here: quote the value if the colon is part of it, '
+        "or check the indentation",
+        False,
+    ),
+    ("did not find expected node content", "a value is missing here", False),
+    (
+        "did not find expected '-' indicator",
+        'expected a list item ("- ...") at this indentation',
+        False,
+    ),
+    ("quoted scalar, found unexpected end of stream", "this quoted value is never closed", True),
+    (
+        "unknown escape character",
+        'unknown escape in a double-quoted value: write "\\\\" for a backslash, or use '
+        "single quotes",
+        False,
+    ),
+    (
+        "expected alphabetic or numeric character",
+        'an anchor (&) or alias (*) needs a name: quote the value if "&" or "*" is part of it',
+        False,
+    ),
+    ("expected ',' or ']'", 'expected "," or "]" in this [...] list', True),
+    ("expected ',' or '}'", 'expected "," or "}" in this {...} mapping', True),
+    ("single document", 'a ci.yaml holds one YAML document: remove the "---" here', False),
+)
+
+
 def _syntax_diagnostic(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
+    """libyaml's error, said in our words where we know it, at the right position."""
     mark = exc.problem_mark or exc.context_mark
-    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = exc.problem or ""
+    words = f"{exc.context or ''}, {problem}"
     at = mark.index if mark is not None else -1
+    message = "YAML syntax: " + _clean(words.strip(", ") or "invalid YAML")
     if "tab" in problem or (0 <= at < len(text) and text[at] == "\t"):
         message = "YAML forbids tabs for indentation: indent with spaces"
     elif "nesting depth" in problem:
@@ -179,8 +219,12 @@ def _syntax_diagnostic(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagn
     elif "cannot start any token" in problem and 0 <= at < len(text):
         message = f"YAML syntax: {text[at]!r} cannot start a plain value: quote the value"
     else:
-        parts = [p for p in (exc.context, problem) if p]
-        message = "YAML syntax: " + _clean(", ".join(parts) if parts else "invalid YAML")
+        for known, ours, at_start in _SYNTAX:
+            if known in words:
+                message = "YAML syntax: " + ours
+                mark = (exc.context_mark or mark) if at_start else mark
+                break
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     return Diagnostic(file, line, col, Severity.ERROR, message, "syntax")
 
 
