@@ -3,7 +3,8 @@
 Warnings, not errors: the file is valid, but a comparison with a value a variable never takes
 (`event == 'tags'`, `branch == 'refs/heads/main'`) is always false, and a job that needs a job
 whose `if:` excludes every event the job itself runs on is always left out (a job runs only
-when every job it needs runs). Unknown variables and functions are errors: every one of them
+when every job it needs runs). Events are told apart by kind and, for pull requests, by
+whether they come from a fork; other variables are left open (a condition on them may hold). Unknown variables and functions are errors: every one of them
 is reported, where the model's check stops at the first.
 """
 
@@ -20,6 +21,9 @@ __all__ = ["check_conditions"]
 
 # The event kinds each key of `on:` lets through (a push of a tag is the event "tag").
 _KINDS = {"push": ("push", "tag"), "pull_request": ("pull_request",), "schedule": ("schedule",)}
+# Only a pull request can come from a fork.
+_FORK = {"pull_request": (False, True)}
+Case = tuple[str, bool]  # an event kind, and whether it comes from a fork
 
 
 def check_conditions(doc: Document, file: str, jobs: dict[str, Any]) -> list[Diagnostic]:
@@ -75,14 +79,14 @@ def _unreachable(
     parsed: dict[str, conditions.Condition | None],
 ) -> list[Diagnostic]:
     """Jobs that run for no event the pipeline runs on, because of what they need."""
-    kinds = _kinds(doc.data)
+    cases = [(kind, fork) for kind in _kinds(doc.data) for fork in _FORK.get(kind, (False,))]
     own = {
-        job_id: {k for k in kinds if (c := parsed.get(job_id)) is None or _holds(c, k)}
+        job_id: {case for case in cases if (c := parsed.get(job_id)) is None or _holds(c, case)}
         for job_id in jobs
     }
-    runs: dict[str, set[str]] = {}
+    runs: dict[str, set[Case]] = {}
 
-    def runs_for(job_id: str, visiting: frozenset[str] = frozenset()) -> set[str]:
+    def runs_for(job_id: str, visiting: frozenset[str] = frozenset()) -> set[Case]:
         if job_id not in runs:
             result = set(own[job_id])
             for need in _needs(jobs[job_id]):
@@ -110,8 +114,8 @@ def _unreachable(
     return found
 
 
-def _holds(condition: conditions.Condition, kind: str) -> bool:
-    return conditions.may_hold(condition, {"event": kind})
+def _holds(condition: conditions.Condition, case: Case) -> bool:
+    return conditions.may_hold(condition, {"event": case[0], "fork": case[1]})
 
 
 def _needs(job: dict[str, Any]) -> list[str]:
@@ -120,9 +124,18 @@ def _needs(job: dict[str, Any]) -> list[str]:
     return [n for n in items if isinstance(n, str)]
 
 
-def _list(kinds: set[str]) -> str:
-    return " and ".join(f'"{k}"' for k in sorted(kinds))
+def _list(cases: set[Case]) -> str:
+    """`"push" and "pull_request" from a fork`: an event whose every case is in `cases` is
+    named alone."""
+    shown = []
+    for kind in sorted({kind for kind, _ in cases}):
+        forks = {fork for k, fork in cases if k == kind}
+        if forks == set(_FORK.get(kind, (False,))):
+            shown.append(f'"{kind}"')
+        else:
+            shown.append(f'"{kind}" {"from a fork" if True in forks else "not from a fork"}')
+    return " and ".join(shown)
 
 
-def _for(kinds: set[str]) -> str:
-    return f"only for {_list(kinds)}" if kinds else "for no event"
+def _for(cases: set[Case]) -> str:
+    return f"only for {_list(cases)}" if cases else "for no event"
