@@ -4,8 +4,9 @@ Warnings, not errors: the file is valid, but a comparison with a value a variabl
 (`event == 'tags'`, `branch == 'refs/heads/main'`) is always false, and a job that needs a job
 whose `if:` excludes every event the job itself runs on is always left out (a job runs only
 when every job it needs runs). Events are told apart by kind and, for pull requests, by
-whether they come from a fork; other variables are left open (a condition on them may hold). Unknown variables and functions are errors: every one of them
-is reported, where the model's check stops at the first.
+whether they come from a fork; other variables are left open (a condition on them may hold).
+Unknown variables and functions are errors: every one of them is reported, where the model's
+check stops at the first.
 """
 
 from __future__ import annotations
