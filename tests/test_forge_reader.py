@@ -108,6 +108,18 @@ def test_changed_paths_of_a_push(forge: str, fake: ForgeFake) -> None:
     assert fake.violations == []
 
 
+@pytest.mark.parametrize("files", [300, 301, 2000])
+def test_a_full_github_compare_is_incomplete(files: int, fake: ForgeFake) -> None:
+    """GitHub lists at most 300 files of a compare, on its first page only: a full list may
+    miss the one path a filter looks for, so the paths are unknown (the filter matches)."""
+    paths = [f"docs/page{i:04}.md" for i in range(files - 1)] + ["src/app.py"]
+    fake.set_compare("github", REPOS["github"], BEFORE, SHA, paths)
+    assert reader(fake).changed_paths(event("github")) is None
+    fake.set_compare("github", REPOS["github"], BEFORE, SHA, paths[-299:])
+    assert reader(fake).changed_paths(event("github")) == paths[-299:]
+    assert fake.violations == []
+
+
 @pytest.mark.parametrize("forge", FORGES)
 def test_changed_paths_of_a_pull_request_follow_pages(forge: str, fake: ForgeFake) -> None:
     paths = [f"src/file{i:03}.py" for i in range(230)]

@@ -38,6 +38,9 @@ __all__ = ["FILES", "STATUSES", "WEBHOOKS", "GitHubFiles", "GitHubStatuses", "Gi
 PR_ACTIONS = frozenset({"opened", "reopened", "synchronize"})
 # GitHub lists at most 20 commits in a push; with 20 the list may be cut.
 MAX_PUSH_COMMITS = 20
+# A compare lists at most 300 files, on its first page only ("Compare two commits",
+# https://docs.github.com/rest/commits/commits#compare-two-commits): a full list is cut.
+MAX_COMPARE_FILES = 300
 
 
 class GitHubWebhooks:
@@ -179,8 +182,11 @@ class GitHubFiles:
             f"compare {base[:12]}...{head[:12]} of {repository}",
         )
 
-    def compare_paths(self, body: Any) -> list[str]:
+    def compare_paths(self, body: Any) -> list[str] | None:
+        """None when GitHub listed as many files as it ever lists: more may have changed."""
         files = body.get("files") if isinstance(body, Mapping) else None
+        if isinstance(files, list) and len(files) >= MAX_COMPARE_FILES:
+            return None
         return paths_of(files, "filename", "previous_filename")
 
     def pull_request_files(

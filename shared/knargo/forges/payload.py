@@ -143,8 +143,9 @@ class FileApi(Protocol):
         """The changes between two commits."""
         ...
 
-    def compare_paths(self, body: Any) -> list[str]:
-        """Changed paths in a compare response (old and new names of renamed files)."""
+    def compare_paths(self, body: Any) -> list[str] | None:
+        """Changed paths in a compare response (old and new names of renamed files); None
+        when the forge may have listed only some of them."""
         ...
 
     def pull_request_files(
