@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -13,6 +16,7 @@ from knargo.config.credentials import Credentials, Secret
 from knargo.config.settings import Forge, Settings
 from knargo.contract.errors import ForgeUnavailable, RateLimited, TooLarge, Unauthorized
 from knargo.contract.events import GitEvent
+from knargo.forges import ApiRequest
 from knargo.io.network import ForgeClient, ForgeReader
 
 SHA, BEFORE = "a" * 40, "b" * 40
@@ -170,3 +174,79 @@ def test_unreachable_forge_is_unavailable(tmp_path: Path) -> None:
     OPEN.append(broken)
     with pytest.raises(ForgeUnavailable):
         broken.read_file(event("github"), "ci.yaml", 100)
+
+
+class _Hop(BaseHTTPRequestHandler):
+    """Answers `/moved/...` with a redirect to `target` + the rest, anything else with 200."""
+
+    target = ""
+    seen: ClassVar[list[tuple[str, dict[str, str]]]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+        if self.path.startswith("/moved/"):
+            self.send_response(301)
+            self.send_header("location", self.target + self.path[len("/moved") :])
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@contextmanager
+def _server(target: str = "") -> Iterator[tuple[str, type[_Hop]]]:
+    handler = type("Hop", (_Hop,), {"target": target, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+CREDENTIALS = {
+    "Authorization": "Bearer gh-secret",
+    "PRIVATE-TOKEN": "gl-secret",
+    "Accept": "application/json",
+}
+
+
+def test_no_credential_follows_a_redirect_to_another_origin() -> None:
+    """httpx drops only Authorization across origins: GitLab's PRIVATE-TOKEN went along."""
+    with _server() as (other, elsewhere), _server(other) as (first, here):
+        client = ForgeClient(timeout=2.0)
+        try:
+            request = ApiRequest("GET", f"{first}/moved/file", CREDENTIALS, {}, "read a file")
+            assert client.send(request).body == b"ok"
+            same = ApiRequest("GET", f"{first}/file", CREDENTIALS, {}, "read a file")
+            assert client.send(same).body == b"ok"
+        finally:
+            client.close()
+    [(path, headers)] = elsewhere.seen
+    assert path == "/file" and headers.get("accept") == "application/json"
+    assert not {"authorization", "private-token"} & set(headers)
+    assert all("secret" not in value for value in headers.values())
+    assert here.seen[1][1]["private-token"] == "gl-secret"  # no redirect: sent as it was
+
+
+def test_a_redirect_within_the_origin_keeps_the_credentials() -> None:
+    """GitHub answers 301 for a renamed repository, on the same API host."""
+    with _server() as (first, here):
+        here.target = first
+        client = ForgeClient(timeout=2.0)
+        try:
+            request = ApiRequest("GET", f"{first}/moved/repo", CREDENTIALS, {}, "read a file")
+            assert client.send(request).body == b"ok"
+        finally:
+            client.close()
+    assert [path for path, _ in here.seen] == ["/moved/repo", "/repo"]
+    assert here.seen[1][1]["authorization"] == "Bearer gh-secret"
+    assert here.seen[1][1]["private-token"] == "gl-secret"
