@@ -117,6 +117,8 @@ class _Repo:
     private: bool = False
     project_id: int = 0
     commits: set[str] = field(default_factory=set)
+    branchless: set[str] = field(default_factory=set)  # commits no branch contains
+    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
     files: dict[tuple[str, str], bytes] = field(default_factory=dict)
     compares: dict[tuple[str, str], list[Change]] = field(default_factory=dict)
     pulls: dict[int, list[Change]] = field(default_factory=dict)
@@ -578,22 +580,46 @@ def _gl_params(call: _Call) -> dict[str, Any] | None:
     return None
 
 
+GITLAB_STATUS_DOCS = "https://docs.gitlab.com/api/commits/#set-commit-pipeline-status"
+GITLAB_STATUS_PARAMS: dict[str, tuple[type, int | None]] = {
+    "state": (str, None),  # required, one of GITLAB_STATES
+    "ref": (str, GITLAB_TEXT_MAX),  # "The ref (branch or tag) to which the status refers"
+    "target_url": (str, GITLAB_TEXT_MAX),
+    "description": (str, GITLAB_TEXT_MAX),
+    "name": (str, None),
+    "context": (str, None),
+    "coverage": (float, None),
+    "pipeline_id": (int, None),  # "The ID of the pipeline to set status"
+}
+"""The body of GitLab's "Set commit pipeline status" (GITLAB_STATUS_DOCS; notes/forges.md
+§2.3): each parameter's type and longest value. GitLab makes only `state` required; without
+`ref` it takes the first branch that contains the commit, or answers 404 "References for
+commit" when none does (a fork's commit, a tag's), so the fake counts a missing `ref` as a
+violation as well [fake: strict on purpose]."""
+
+
 def _gl_invalid(call: _Call, params: dict[str, Any]) -> Reply | None:
     if "state" not in params:
         return 400, {"error": "state is missing"}, {}
     if params["state"] not in GITLAB_STATES:
         return 400, {"error": "state does not have a valid value"}, {}
-    for name in ("ref", "target_url", "description", "name", "context"):
+    for name in sorted(set(params) - set(GITLAB_STATUS_PARAMS)):
+        call.violation(f"{name} is not a parameter of {GITLAB_STATUS_DOCS}")  # GitLab ignores it
+    for name, (kind, limit) in GITLAB_STATUS_PARAMS.items():
         value = params.get(name)
-        if value is not None and not isinstance(value, str):
+        if value is None:
+            continue
+        if kind is not str:
+            try:
+                kind(value)
+            except (TypeError, ValueError):
+                return 400, {"error": f"{name} is invalid"}, {}
+            continue
+        if not isinstance(value, str):
             return 400, {"error": f"{name} is invalid"}, {}
-        if name in ("ref", "target_url", "description") and len(value or "") > GITLAB_TEXT_MAX:
-            message = f"is too long (maximum is {GITLAB_TEXT_MAX} characters)"
+        if limit is not None and len(value) > limit:
+            message = f"is too long (maximum is {limit} characters)"
             return _error(call, 400, {name: [message]})  # [fake] model-validation shape
-    try:
-        float(params.get("coverage", 0))
-    except (TypeError, ValueError):
-        return 400, {"error": "coverage is invalid"}, {}
     target = params.get("target_url")
     if target and not re.match(r"https?://", target):
         blocked = "is blocked: Only allowed schemes are http, https"  # [fake] wording
@@ -624,7 +650,12 @@ def gl_create_status(call: _Call) -> Reply:
     if sha not in call.repo.commits:
         return _not_found(call, "Commit")
     name = params.get("name") or params.get("context") or "default"
-    ref = params.get("ref") or call.fake.gitlab_default_ref  # [fake] GitLab: first branch
+    ref = params.get("ref")
+    if not ref:
+        call.violation(f"no ref: GitLab guesses the branch ({GITLAB_STATUS_DOCS})")
+        if sha in call.repo.branchless:
+            return _not_found(call, "References for commit")
+        ref = call.fake.gitlab_default_ref  # [fake] GitLab: the first branch with the commit
     records = call.repo.records.setdefault(sha, [])
     found = [r for r in records if (r["name"], r["ref"]) == (name, ref)]
     current = found[-1] if found and found[-1]["status"] in ("pending", "running") else None
@@ -860,11 +891,28 @@ class ForgeFake:
         self.add_repo("gitlab", repo)
         return self._repo("gitlab", repo).project_id
 
-    def add_commit(self, forge: str, repo: str, sha: str) -> None:
-        """Make ``sha`` a commit of the repository (statuses may be posted to it)."""
+    def add_commit(
+        self,
+        forge: str,
+        repo: str,
+        sha: str,
+        *,
+        parents: Iterable[str] = (),
+        on_branch: bool = True,
+    ) -> None:
+        """Make ``sha`` a commit of the repository (statuses may be posted to it), a child of
+        ``parents`` (known commits; compares follow them); ``on_branch=False``: no branch
+        contains it (a fork's commit, a tag's), which matters to GitLab's statuses."""
         self.add_repo(forge, repo)
         with self.lock:
-            self._repo(forge, repo).commits.add(sha)
+            found = self._repo(forge, repo)
+            found.commits.add(sha)
+            if parents:
+                found.parents[sha] = tuple(parents)
+            if on_branch:
+                found.branchless.discard(sha)
+            else:
+                found.branchless.add(sha)
 
     def add_file(self, forge: str, repo: str, sha: str, path: str, content: bytes) -> None:
         """Put ``content`` at ``path`` in commit ``sha`` (which becomes a known commit)."""

@@ -340,7 +340,10 @@ def test_github_list_statuses_rejects_a_non_integer_page(fake: ForgeFake) -> Non
 
 
 def gitlab_post(gl: httpx.Client, **body: object) -> httpx.Response:
-    return gl.post(f"/projects/group%2Fsub%2Fapp/statuses/{SHA}", json=body)
+    """A status post; `ref` is "main" unless given (None: left out)."""
+    body = {"ref": "main"} | body
+    sent = {k: v for k, v in body.items() if v is not None}
+    return gl.post(f"/projects/group%2Fsub%2Fapp/statuses/{SHA}", json=sent)
 
 
 def test_gitlab_status_lifecycle(fake: ForgeFake) -> None:
@@ -414,9 +417,40 @@ def test_gitlab_text_fields_are_limited_to_255(fake: ForgeFake) -> None:
 
 def test_gitlab_status_accepts_a_form_body(fake: ForgeFake) -> None:
     with client(fake, "gitlab") as gl:
-        response = gl.post(f"/projects/42/statuses/{SHA}", data={"state": "failed", "name": "b"})
+        response = gl.post(
+            f"/projects/42/statuses/{SHA}", data={"state": "failed", "name": "b", "ref": "main"}
+        )
     assert response.status_code == 201
     assert fake.statuses("gitlab", "group/sub/app", SHA)[0].state == "failed"
+
+
+def test_gitlab_status_without_ref_is_a_violation_and_guessed(fake: ForgeFake) -> None:
+    """GitLab takes the first branch holding the commit, or 404s when no branch does."""
+    with client(fake, "gitlab") as gl:
+        guessed = gitlab_post(gl, state="pending", name="build", ref=None)
+        fake.add_commit("gitlab", "group/sub/app", SHA, on_branch=False)
+        lost = gitlab_post(gl, state="pending", name="test", ref=None)
+        named = gitlab_post(gl, state="pending", name="test", ref="refs/merge-requests/3/head")
+    assert (guessed.status_code, guessed.json()["ref"]) == (201, fake.gitlab_default_ref)
+    assert (lost.status_code, lost.json()) == (
+        404,
+        {"message": "404 References for commit Not Found"},
+    )
+    assert (named.status_code, named.json()["ref"]) == (201, "refs/merge-requests/3/head")
+    assert all("no ref" in v for v in take_violations(fake, 2))
+
+
+def test_gitlab_status_parameters_follow_the_description(fake: ForgeFake) -> None:
+    with client(fake, "gitlab") as gl:
+        pipeline = gitlab_post(gl, state="pending", name="a", pipeline_id=5000)
+        bad_pipeline = gitlab_post(gl, state="pending", name="b", pipeline_id="first")
+        long_ref = gitlab_post(gl, state="pending", name="c", ref="x" * 256)
+        unknown = gitlab_post(gl, state="pending", name="d", colour="red")
+    assert pipeline.status_code == unknown.status_code == 201
+    assert bad_pipeline.json() == {"error": "pipeline_id is invalid"}
+    assert "too long" in long_ref.json()["message"]["ref"][0]
+    found = take_violations(fake, 3)
+    assert any("colour is not a parameter" in v for v in found)
 
 
 # ---------------------------------------------------------------- statuses: Gitea
@@ -610,5 +644,5 @@ def test_requests_are_recorded(fake: ForgeFake) -> None:
     assert request.path == f"/projects/group%2Fsub%2Fapp/statuses/{SHA}"
     assert request.headers["private-token"] == "gl-secret"
     assert request.headers["user-agent"] == "knargo-test"
-    assert request.body == {"state": "pending", "name": "build"}
+    assert request.body == {"ref": "main", "state": "pending", "name": "build"}
     assert request.status == 201

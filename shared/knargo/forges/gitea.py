@@ -257,13 +257,13 @@ class GiteaStatuses:
     description_limit = 255  # stored as TEXT; kept short like the others
 
     def list_statuses(
-        self, forge: Forge, token: str | None, repository: str, sha: str
+        self, forge: Forge, token: str | None, event: GitEvent, sha: str
     ) -> ApiRequest:
         return FILES._request(
             forge,
             token,
-            f"/repos/{repository}/commits/{sha}/status",
-            f"read the statuses of {sha[:12]} in {repository}",
+            f"/repos/{event.repository}/commits/{sha}/status",
+            f"read the statuses of {sha[:12]} in {event.repository}",
             {"limit": "50"},
         )
 
@@ -287,7 +287,7 @@ class GiteaStatuses:
         self,
         forge: Forge,
         token: str | None,
-        repository: str,
+        event: GitEvent,
         sha: str,
         state: str,
         context: str,
@@ -297,8 +297,8 @@ class GiteaStatuses:
         request = FILES._request(
             forge,
             token,
-            f"/repos/{repository}/statuses/{sha}",
-            f'post status "{context}" on {sha[:12]} in {repository}',
+            f"/repos/{event.repository}/statuses/{sha}",
+            f'post status "{context}" on {sha[:12]} in {event.repository}',
         )
         return post_status(
             request, {"state": state, "context": context, "description": description}, target_url

@@ -222,13 +222,13 @@ class GitHubStatuses:
     description_limit = 140  # longer ones get 422 "description is too long"
 
     def list_statuses(
-        self, forge: Forge, token: str | None, repository: str, sha: str
+        self, forge: Forge, token: str | None, event: GitEvent, sha: str
     ) -> ApiRequest:
         return FILES._request(
             forge,
             token,
-            f"/repos/{repository}/commits/{sha}/status",
-            f"read the statuses of {sha[:12]} in {repository}",
+            f"/repos/{event.repository}/commits/{sha}/status",
+            f"read the statuses of {sha[:12]} in {event.repository}",
             {"per_page": "100"},
         )
 
@@ -240,7 +240,7 @@ class GitHubStatuses:
         self,
         forge: Forge,
         token: str | None,
-        repository: str,
+        event: GitEvent,
         sha: str,
         state: str,
         context: str,
@@ -250,8 +250,8 @@ class GitHubStatuses:
         request = FILES._request(
             forge,
             token,
-            f"/repos/{repository}/statuses/{sha}",
-            f'post status "{context}" on {sha[:12]} in {repository}',
+            f"/repos/{event.repository}/statuses/{sha}",
+            f'post status "{context}" on {sha[:12]} in {event.repository}',
         )
         return post_status(
             request, {"state": state, "context": context, "description": description}, target_url

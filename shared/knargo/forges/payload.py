@@ -170,7 +170,7 @@ class StatusApi(Protocol):
     """The longest description the forge takes, in characters."""
 
     def list_statuses(
-        self, forge: Forge, token: str | None, repository: str, sha: str
+        self, forge: Forge, token: str | None, event: GitEvent, sha: str
     ) -> ApiRequest:
         """The latest status of every context of a commit, in one request."""
         ...
@@ -183,7 +183,7 @@ class StatusApi(Protocol):
         self,
         forge: Forge,
         token: str | None,
-        repository: str,
+        event: GitEvent,
         sha: str,
         state: str,
         context: str,

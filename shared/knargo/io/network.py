@@ -322,7 +322,7 @@ class StatusClient:
 
     def current(self, event: GitEvent, sha: str) -> list[Current]:
         forge, token, api = self._where(event)
-        request = api.list_statuses(forge, token, event.repository, sha)
+        request = api.list_statuses(forge, token, event, sha)
         body = self.client.send(request, forge=forge.name, kind="list_statuses").json()
         return [Current(*entry) for entry in api.current(body)]
 
@@ -331,7 +331,7 @@ class StatusClient:
         request = api.create_status(
             forge,
             token,
-            event.repository,
+            event,
             sha,
             api.states[update.state],
             update.context,
