@@ -116,6 +116,7 @@ class _Repo:
     name: str
     private: bool = False
     project_id: int = 0
+    visible: bool = True  # to the token: GitHub and the others answer 404 when it is not
     commits: set[str] = field(default_factory=set)
     branchless: set[str] = field(default_factory=set)  # commits no branch contains
     parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -478,7 +479,21 @@ def gh_combined_status(call: _Call) -> Reply:
     )
 
 
+def repository(call: _Call) -> Reply:
+    # Not in the fixtures: a few fields of GitHub's "Get a repository", GitLab's "Get a single
+    # project" and Gitea's repoGet. The checks before any handler already answered 404 for a
+    # repository the token cannot see.
+    name, repo = call.repo.name, call.repo
+    if call.forge == "gitlab":
+        visibility = "private" if repo.private else "public"
+        body = {"id": repo.project_id, "path_with_namespace": name, "visibility": visibility}
+        return 200, body | {"default_branch": "main", "web_url": f"{call.fake.url}/{name}"}, {}
+    body = {"id": call.fake.next_id(), "full_name": name, "private": repo.private}
+    return 200, body | {"name": name.rsplit("/", 1)[-1], "default_branch": "main"}, {}
+
+
 GITHUB_ROUTES = (
+    _Route("GET", "/repos/{owner}/{repo}", repository),
     _Route("GET", "/repos/{owner}/{repo}/commits/{ref+}/status", gh_combined_status),
     _Route("GET", "/repos/{owner}/{repo}/contents/{path+}", gh_contents),
     _Route("GET", "/repos/{owner}/{repo}/compare/{basehead+}", gh_compare),
@@ -698,6 +713,7 @@ def gl_list_statuses(call: _Call) -> Reply:
 
 
 GITLAB_ROUTES = (
+    _Route("GET", "/projects/{id}", repository),
     _Route("GET", "/projects/{id}/repository/files/{file_path}/raw", gl_raw_file),
     _Route("GET", "/projects/{id}/repository/compare", gl_compare),
     _Route("GET", "/projects/{id}/merge_requests/{merge_request_iid}/diffs", gl_mr_diffs),
@@ -813,6 +829,7 @@ def gt_combined_status(call: _Call) -> Reply:
 
 
 GITEA_ROUTES = (
+    _Route("GET", "/repos/{owner}/{repo}", repository),
     _Route("GET", "/repos/{owner}/{repo}/commits/{ref+}/status", gt_combined_status),
     _Route("GET", "/repos/{owner}/{repo}/raw/{filepath+}", gt_raw),
     _Route("GET", "/repos/{owner}/{repo}/compare/{basehead+}", gt_compare),
@@ -874,17 +891,26 @@ class ForgeFake:
             return self._repos.setdefault((forge, repo.lower()), _Repo(repo, False, 0))
 
     def add_repo(
-        self, forge: str, repo: str, *, private: bool = False, project_id: int | None = None
+        self,
+        forge: str,
+        repo: str,
+        *,
+        private: bool = False,
+        project_id: int | None = None,
+        visible: bool = True,
     ) -> None:
         """Register a repository: "owner/name", or GitLab's "group/subgroup/project".
 
         Repositories are also registered by the other ``add_``/``set_`` methods. Names are
-        case-insensitive. A GitLab project gets ``project_id`` (or 1000 + a counter).
+        case-insensitive. A GitLab project gets ``project_id`` (or 1000 + a counter). A
+        private repository that is not ``visible`` to the token answers every call with 404,
+        as if it did not exist (GitHub does not say 403 there).
         """
         with self.lock:
             found = self._repo(forge, repo)
             found.private = private or found.private
             found.project_id = project_id or found.project_id or 1000 + len(self._repos)
+            found.visible = visible or not found.private
 
     def project_id(self, repo: str) -> int:
         """The numeric id of a GitLab project (registering it if needed)."""
@@ -1056,7 +1082,7 @@ class ForgeFake:
         call.authed = token is not None
         with self.lock:
             repo = self._find_repo(call)
-            if repo is None or (repo.private and not call.authed):
+            if repo is None or (repo.private and not (call.authed and repo.visible)):
                 return _not_found(call, "Project")
             if not call.authed:  # [fake] real forges serve public reads anonymously
                 texts = {"github": "Requires authentication", "gitlab": "401 Unauthorized"}

@@ -112,6 +112,19 @@ def test_changed_paths_of_a_push(forge: str, fake: ForgeFake) -> None:
     assert fake.violations == []
 
 
+@pytest.mark.parametrize("forge", FORGES)
+def test_a_repository_the_token_cannot_see_is_not_a_missing_file(
+    forge: str, fake: ForgeFake
+) -> None:
+    fake.add_file(forge, REPOS[forge], SHA, "ci.yaml", b"x")
+    assert reader(fake).read_file(event(forge), "other.yaml", 100) is None
+    fake.add_repo(forge, REPOS[forge], private=True, visible=False)
+    with pytest.raises(Unauthorized) as refused:
+        reader(fake).read_file(event(forge), "ci.yaml", 100)
+    assert refused.value.status == 404 and REPOS[forge] in str(refused.value)
+    assert fake.violations == []
+
+
 @pytest.mark.parametrize("files", [300, 301, 2000])
 def test_a_full_github_compare_is_incomplete(files: int, fake: ForgeFake) -> None:
     """GitHub lists at most 300 files of a compare, on its first page only: a full list may

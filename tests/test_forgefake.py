@@ -219,6 +219,9 @@ def test_gitea_pull_files_paginate_with_has_more(fake: ForgeFake) -> None:
 
 
 OPERATIONS = [
+    ("github", "GET", "/repos/{repo}"),
+    ("gitlab", "GET", "/projects/{repo}"),
+    ("gitea", "GET", "/repos/{repo}"),
     ("github", "GET", f"/repos/{{repo}}/contents/.ci/ci.yaml?ref={SHA}"),
     ("github", "GET", f"/repos/{{repo}}/compare/{BASE}...{SHA}"),
     ("github", "GET", "/repos/{repo}/pulls/1/files"),
@@ -247,6 +250,26 @@ def test_every_operation_answers_404_for_an_unknown_repository(
         response = http.request(method, path.format(repo=repo), json={"state": "success"})
     assert response.status_code == 404
     assert "message" in response.json()
+
+
+@pytest.mark.parametrize(("forge", "method", "path"), OPERATIONS)
+def test_a_private_repository_the_token_cannot_see_is_404_everywhere(
+    fake: ForgeFake, forge: str, method: str, path: str
+) -> None:
+    repo = {"github": "octo/app", "gitlab": "group%2Fsub%2Fapp", "gitea": "org/app"}[forge]
+    fake.add_repo(forge, repo.replace("%2F", "/"), private=True, visible=False)
+    with client(fake, forge) as http:
+        response = http.request(method, path.format(repo=repo), json={"state": "success"})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("forge", ["github", "gitlab", "gitea"])
+def test_reading_a_repository(fake: ForgeFake, forge: str) -> None:
+    path = {"github": "/repos/octo/app", "gitlab": "/projects/42", "gitea": "/repos/org/app"}
+    with client(fake, forge) as http:
+        found = http.get(path[forge])
+    assert found.status_code == 200
+    assert found.json()["default_branch"] == "main"
 
 
 def test_github_contents_over_one_megabyte_only_raw(fake: ForgeFake) -> None:

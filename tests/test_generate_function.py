@@ -290,7 +290,25 @@ def test_a_refused_token_is_rejected_without_the_token(env: Env, tmp_path: Path)
     assert "github.token" in answer.data["summary"] and "wrong" not in answer.data["summary"]
 
 
+def test_a_repository_the_token_cannot_see_is_rejected_and_keeps_its_schedules(
+    env: Env,
+) -> None:
+    """GitHub answers 404, not 403, for a private repository the token cannot see: that is
+    no "no ci.yaml", and must not delete the schedules of the repository."""
+    env.forge.add_file("github", "acme/api", SHA, "ci.yaml", CI.encode())
+    reply(env.post(push()))
+    assert len(env.crons()) == 1
+    env.forge.add_commit("github", "acme/api", "e" * 40)
+    env.forge.add_repo("github", "acme/api", private=True, visible=False)
+    answer = reply(env.post(push(sha="e" * 40, delivery="d-5")))
+    assert answer.type == events.PIPELINE_REJECTED
+    summary = answer.data["summary"]
+    assert "acme/api" in summary and "github.token" in summary and "gh-token" not in summary
+    assert len(env.crons()) == 1
+
+
 def test_no_ci_yaml_is_skipped_silently(env: Env) -> None:
+    env.forge.add_commit("github", "acme/api", SHA)
     answer = reply(env.post(push(ref="refs/heads/feature/z")))
     assert answer.type == events.PIPELINE_SKIPPED
     assert (answer.data["reason"], answer.data["report"]) == ("no ci.yaml", False)

@@ -202,6 +202,9 @@ class GiteaFiles:
             {"ref": ref},
         )
 
+    def repository(self, forge: Forge, token: str | None, repository: str) -> ApiRequest:
+        return self._request(forge, token, f"/repos/{repository}", f"read {repository}")
+
     def compare(
         self, forge: Forge, token: str | None, repository: str, base: str, head: str
     ) -> ApiRequest:

@@ -207,6 +207,11 @@ class GitLabFiles:
             {"ref": ref},
         )
 
+    def repository(self, forge: Forge, token: str | None, repository: str) -> ApiRequest:
+        return self._request(
+            forge, token, f"/projects/{quote(repository, safe='')}", f"read {repository}"
+        )
+
     def compare(
         self, forge: Forge, token: str | None, repository: str, base: str, head: str
     ) -> ApiRequest:

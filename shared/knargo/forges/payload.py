@@ -137,6 +137,11 @@ class FileApi(Protocol):
         """The raw content of `path` at `ref` (404 when there is no such file)."""
         ...
 
+    def repository(self, forge: Forge, token: str | None, repository: str) -> ApiRequest:
+        """The repository itself (404 when the token cannot see it: the forges do not say 403
+        for a private repository)."""
+        ...
+
     def compare(
         self, forge: Forge, token: str | None, repository: str, base: str, head: str
     ) -> ApiRequest:

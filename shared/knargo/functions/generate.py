@@ -87,14 +87,18 @@ def generate(
         return _rejected(
             event, [_problem(file, f"{file} is larger than {MAX_FILE_BYTES // 1024} KiB", "size")]
         )
-    except Unauthorized:
+    except Unauthorized as exc:
+        refused = (
+            f"shows no repository {event.repository} to knargo's token"
+            if exc.status == 404
+            else "refused knargo's token"
+        )
         return _rejected(
             event,
             [
                 _problem(
                     file,
-                    f'cannot read {file}: forge "{event.forge_name}" '
-                    f"refused knargo's token (check the "
+                    f'cannot read {file}: forge "{event.forge_name}" {refused} (check the '
                     f"{event.forge_name}.token credential)",
                     "forge",
                 )

@@ -257,7 +257,11 @@ class ForgeReader:
         return forge, token.reveal().decode() if token else None, FILES[forge.kind]
 
     def read_file(self, event: GitEvent, path: str, limit: int) -> bytes | None:
-        """The file at the event's commit, None if there is none; TooLarge over `limit`."""
+        """The file at the event's commit, None if there is none; TooLarge over `limit`.
+
+        Forges answer 404 for a file that is not there and for a private repository the token
+        cannot see alike: after a 404 the repository is read, and when that is 404 too this
+        raises Unauthorized (status 404), never None."""
         forge, token, api = self._where(event)
         try:
             return self.client.send(
@@ -267,7 +271,18 @@ class ForgeReader:
                 kind="file",
             ).body
         except NotFound:
-            return None
+            pass
+        try:
+            self.client.send(
+                api.repository(forge, token, event.repository), forge=forge.name, kind="repository"
+            )
+        except NotFound:
+            raise Unauthorized(
+                f"read {path} of {event.repository}: the forge shows no repository "
+                f"{event.repository} to knargo's token (HTTP 404)",
+                404,
+            ) from None
+        return None
 
     def changed_paths(self, event: GitEvent) -> list[str] | None:
         """Paths the push or pull request changes; None when the forge cannot say (a new
