@@ -192,6 +192,71 @@ def _blob_sha(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
+def _ancestors(repo: _Repo, sha: str) -> set[str]:
+    """``sha`` and every commit it descends from (by ``add_commit(parents=...)``)."""
+    seen, todo = set(), [sha]
+    while todo:
+        commit = todo.pop()
+        if commit not in seen:
+            seen.add(commit)
+            todo += repo.parents.get(commit, ())
+    return seen
+
+
+def _ahead(repo: _Repo, base: str, head: str) -> list[str] | None:
+    """The commits of ``head`` that ``base`` lacks, newest first (what the forges' compares
+    list, from the merge base); None when the two share no known history."""
+    into_base = _ancestors(repo, base)
+    if not into_base & _ancestors(repo, head):
+        return None
+    order, todo, seen = [], [head], set()
+    while todo:
+        commit = todo.pop(0)
+        if commit in seen or commit in into_base:
+            continue
+        seen.add(commit)
+        order.append(commit)
+        todo += repo.parents.get(commit, ())
+    return order
+
+
+COMPARE_QUERIES: dict[str, tuple[str, dict[str, type]]] = {
+    "github": (
+        "https://docs.github.com/rest/commits/commits#compare-two-commits",
+        {"page": int, "per_page": int},
+    ),
+    "gitlab": (
+        "https://docs.gitlab.com/api/repositories/#compare-branches-tags-or-commits",
+        {"from": str, "to": str, "from_project_id": int, "straight": bool, "unidiff": bool},
+    ),
+    "gitea": ("Gitea's swagger, repoCompareDiff", {}),
+}
+"""The compare operations are not in the fixtures: their query parameters as each forge
+documents them (GitHub's `basehead` is `BASE...HEAD`, Gitea's also `BASE..HEAD`)."""
+
+
+def _check_compare_query(call: _Call) -> None:
+    where, described = COMPARE_QUERIES[call.forge]
+    for name, value in call.query.items():
+        kind = described.get(name)
+        if kind is None:
+            call.violation(f"query parameter {name!r} is not one of {where}")
+        elif kind is int and not value.isdigit():
+            call.violation(f"query parameter {name}={value!r} is not an integer")
+        elif kind is bool and value not in ("true", "false"):
+            call.violation(f"query parameter {name}={value!r} is not a boolean")
+
+
+def _compared(call: _Call, base: str, head: str) -> tuple[list[Change], list[str]] | None:
+    """The changed files and the commits of a compare: those ``set_compare`` gave (one commit
+    when no history says otherwise), or no files and the commits of the known history."""
+    changes = call.repo.compares.get((base, head))
+    ahead = _ahead(call.repo, base, head)
+    if changes is not None:
+        return changes, [head] if ahead is None else ahead
+    return None if ahead is None else ([], ahead)
+
+
 def _error(call: _Call, status: int, message: Any, **extra: Any) -> Reply:
     """The forge's JSON error shape."""
     if call.forge == "github":
@@ -390,14 +455,21 @@ def gh_contents(call: _Call) -> Reply:
 
 def gh_compare(call: _Call) -> Reply:
     # Not in the fixture: shape of GitHub's documented "Compare two commits" response.
+    # status: "diverged", "ahead", "behind" or "identical"; ahead_by (= total_commits) counts
+    # the head's commits the base lacks, behind_by the reverse.
+    _check_compare_query(call)
     base, sep, head = call.params["basehead"].partition("...")
-    changes = call.repo.compares.get((base, head)) if sep else None
-    if changes is None:
-        return _not_found(call)
+    compared = _compared(call, base, head) if sep else None
+    if compared is None:
+        return _not_found(call)  # also GitHub's answer for two commits without a common one
+    changes, ahead = compared
+    behind = _ahead(call.repo, head, base) or []
+    status = ("diverged" if behind else "ahead") if ahead else "behind" if behind else "identical"
     first_page = _int_query(call, "page", 1) <= 1  # files are only on the first page
-    commit = {"sha": head, "commit": {"message": "fake commit"}, "parents": [{"sha": base}]}
-    body = {"url": call.url, "status": "ahead", "ahead_by": 1, "behind_by": 0, "total_commits": 1}
-    body |= {"base_commit": {"sha": base}, "merge_base_commit": {"sha": base}, "commits": [commit]}
+    commits = [{"sha": c, "commit": {"message": "fake commit"}} for c in reversed(ahead)]
+    body = {"url": call.url, "status": status, "ahead_by": len(ahead), "behind_by": len(behind)}
+    body |= {"total_commits": len(ahead), "base_commit": {"sha": base}}
+    body |= {"merge_base_commit": {"sha": base}, "commits": commits}
     files = [_gh_file(call, c, head) for c in changes[:300]]
     return 200, body | ({"files": files} if first_page else {}), {}
 
@@ -536,18 +608,20 @@ def gl_raw_file(call: _Call) -> Reply:
 
 def gl_compare(call: _Call) -> Reply:
     # GitLab's documented "Compare branches, tags or commits" response.
+    _check_compare_query(call)
     missing = [name for name in ("from", "to") if not call.query.get(name)]
     if missing:
         call.violation(f"missing {', '.join(missing)}")
         return 400, {"error": ", ".join(f"{name} is missing" for name in missing)}, {}
     base, head = call.query["from"], call.query["to"]
-    changes = call.repo.compares.get((base, head))
-    if changes is None:
+    compared = _compared(call, base, head)
+    if compared is None:
         return _not_found(call, "Ref")  # [fake] status and wording
-    commit = {"id": head, "short_id": head[:8], "title": "fake commit", "parent_ids": [base]}
+    changes, ahead = compared
+    commits = [{"id": c, "short_id": c[:8], "title": "fake commit"} for c in reversed(ahead)]
     body: dict[str, Any] = {
-        "commit": commit,
-        "commits": [commit],
+        "commit": commits[-1] if commits else None,
+        "commits": commits,
         "diffs": [_gl_diff(c) for c in changes],
     }
     body |= {"compare_timeout": False, "compare_same_ref": base == head}
@@ -737,23 +811,28 @@ def gt_raw(call: _Call) -> Reply:
 def gt_compare(call: _Call) -> Reply:
     # Not in the fixture: routers/api/v1/repo/compare.go. Gitea's `Compare` is
     # {total_commits, commits}; the files are on each commit (`files`, CommitAffectedFiles).
+    _check_compare_query(call)
     basehead = call.params["basehead"]
     base, sep, head = basehead.partition("...")
     if not sep:
         base, _, head = basehead.partition("..")
-    changes = call.repo.compares.get((base, head))
-    if changes is None:
+    compared = _compared(call, base, head)
+    if compared is None:
         return _not_found(call)
+    changes, ahead = compared
     files: list[dict[str, str]] = []
     for change in changes:  # [fake] renames as removed + added (git name-status, no renames)
         if change.status == "renamed" and change.previous:
             files.append({"filename": change.previous, "status": "removed"})
         status = change.status if change.status in ("added", "removed") else "modified"
         files.append({"filename": change.path, "status": status})
-    url = f"{call.fake.url}/gitea/api/v1/repos/{call.repo.name}/git/commits/{head}"
-    commit = {"sha": head, "url": url, "commit": {"message": "fake commit"}, "files": files}
-    commit |= {"parents": [{"sha": base}], "stats": {"total": len(files), "deletions": 0}}
-    return 200, {"total_commits": 1, "commits": [commit]}, {}
+    commits = []
+    for sha in reversed(ahead):  # the files on the newest commit [fake]
+        url = f"{call.fake.url}/gitea/api/v1/repos/{call.repo.name}/git/commits/{sha}"
+        on = files if sha == head else []
+        commit = {"sha": sha, "url": url, "commit": {"message": "fake commit"}, "files": on}
+        commits.append(commit | {"stats": {"total": len(on), "deletions": 0}})
+    return 200, {"total_commits": len(ahead), "commits": commits}, {}
 
 
 def gt_pull_files(call: _Call) -> Reply:

@@ -181,6 +181,59 @@ def test_gitea_compare_lists_files_on_its_commits(fake: ForgeFake) -> None:
     ]
 
 
+MID, SIDE = "c" * 40, "d" * 40
+
+
+def history(fake: ForgeFake, forge: str, repo: str) -> None:
+    """BASE ← MID ← SHA, and SIDE, another child of BASE."""
+    fake.add_commit(forge, repo, BASE)
+    fake.add_commit(forge, repo, MID, parents=[BASE])
+    fake.add_commit(forge, repo, SHA, parents=[MID])
+    fake.add_commit(forge, repo, SIDE, parents=[BASE])
+
+
+def test_github_compare_follows_the_history(fake: ForgeFake) -> None:
+    history(fake, "github", "octo/app")
+    answers = {}
+    with client(fake, "github") as gh:
+        for base, head in [(BASE, SHA), (SHA, BASE), (SHA, SHA), (SIDE, SHA)]:
+            body = gh.get(f"/repos/octo/app/compare/{base}...{head}").json()
+            answers[(base, head)] = (body["status"], body["ahead_by"], body["behind_by"])
+            assert body["total_commits"] == len(body["commits"]) == body["ahead_by"]
+        assert gh.get(f"/repos/octo/app/compare/{BASE}...{'e' * 40}").status_code == 404
+    assert answers == {
+        (BASE, SHA): ("ahead", 2, 0),
+        (SHA, BASE): ("behind", 0, 2),
+        (SHA, SHA): ("identical", 0, 0),
+        (SIDE, SHA): ("diverged", 2, 1),
+    }
+
+
+def test_gitlab_and_gitea_compares_follow_the_history(fake: ForgeFake) -> None:
+    history(fake, "gitlab", "group/sub/app")
+    history(fake, "gitea", "org/app")
+    with client(fake, "gitlab") as gl, client(fake, "gitea") as gt:
+        for base, head, count in [(BASE, SHA, 2), (SHA, BASE, 0), (SIDE, SHA, 2)]:
+            listed = gl.get("/projects/42/repository/compare", params={"from": base, "to": head})
+            assert len(listed.json()["commits"]) == count
+            total = gt.get(f"/repos/org/app/compare/{base}...{head}").json()["total_commits"]
+            assert total == count
+
+
+def test_compare_queries_follow_the_descriptions(fake: ForgeFake) -> None:
+    history(fake, "github", "octo/app")
+    history(fake, "gitlab", "group/sub/app")
+    with client(fake, "github") as gh, client(fake, "gitlab") as gl:
+        assert gh.get(f"/repos/octo/app/compare/{BASE}...{SHA}?per_page=1").status_code == 200
+        gh.get(f"/repos/octo/app/compare/{BASE}...{SHA}?per_page=all&straight=true")
+        query = {"from": BASE, "to": SHA, "straight": "yes"}
+        gl.get("/projects/42/repository/compare", params=query)
+    found = take_violations(fake, 3)
+    assert any("per_page='all'" in v for v in found)
+    assert any("'straight' is not one of https://docs.github.com" in v for v in found)
+    assert any("straight='yes' is not a boolean" in v for v in found)
+
+
 def test_github_pull_files_paginate_with_link(fake: ForgeFake) -> None:
     fake.set_pr_files("github", "octo/app", 7, [f"f{i}.py" for i in range(5)])
     names: list[str] = []

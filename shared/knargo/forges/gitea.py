@@ -227,6 +227,10 @@ class GiteaFiles:
         )
         return paths_of([*(body.get("files") or []), *entries], "filename", "previous_filename")
 
+    def ahead_by(self, body: Any) -> int | None:
+        total = body.get("total_commits") if isinstance(body, Mapping) else None
+        return total if isinstance(total, int) and not isinstance(total, bool) else None
+
     def pull_request_files(
         self, forge: Forge, token: str | None, repository: str, number: int, page: int
     ) -> ApiRequest:

@@ -192,6 +192,10 @@ class GitHubFiles:
             return None
         return paths_of(files, "filename", "previous_filename")
 
+    def ahead_by(self, body: Any) -> int | None:
+        ahead = body.get("ahead_by") if isinstance(body, Mapping) else None
+        return ahead if isinstance(ahead, int) and not isinstance(ahead, bool) else None
+
     def pull_request_files(
         self, forge: Forge, token: str | None, repository: str, number: int, page: int
     ) -> ApiRequest:

@@ -227,6 +227,11 @@ class GitLabFiles:
         diffs = body.get("diffs") if isinstance(body, Mapping) else None
         return paths_of(diffs, "new_path", "old_path")
 
+    def ahead_by(self, body: Any) -> int | None:
+        """The compare is from the merge base (`straight=false`): its commits are the head's."""
+        commits = body.get("commits") if isinstance(body, Mapping) else None
+        return len(commits) if isinstance(commits, list) else None
+
     def pull_request_files(
         self, forge: Forge, token: str | None, repository: str, number: int, page: int
     ) -> ApiRequest:

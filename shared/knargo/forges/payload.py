@@ -153,6 +153,11 @@ class FileApi(Protocol):
         when the forge may have listed only some of them."""
         ...
 
+    def ahead_by(self, body: Any) -> int | None:
+        """In a compare response, how many commits the head has that the base lacks (0: the
+        head is the base or one of its ancestors); None when the answer does not say."""
+        ...
+
     def pull_request_files(
         self, forge: Forge, token: str | None, repository: str, number: int, page: int
     ) -> ApiRequest:

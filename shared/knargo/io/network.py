@@ -299,6 +299,17 @@ class ForgeReader:
         except (NotFound, Unauthorized):
             return None  # e.g. `before` was force-pushed away: the paths are unknown
 
+    def commits_between(self, event: GitEvent, base: str, head: str) -> int | None:
+        """How many commits `head` has that `base` lacks (0: `head` is `base` or one of its
+        ancestors); None when the forge cannot say (an unknown or unrelated commit)."""
+        forge, token, api = self._where(event)
+        request = api.compare(forge, token, event.repository, base, head)
+        try:
+            response = self.client.send(request, forge=forge.name, kind="compare")
+        except (NotFound, Unauthorized):
+            return None
+        return api.ahead_by(response.json())
+
     def _pull_request_paths(
         self, forge: Forge, token: str | None, api: FileApi, event: GitEvent
     ) -> list[str] | None:
