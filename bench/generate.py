@@ -572,6 +572,9 @@ class StubFiles:
     def changed_paths(self, event: GitEvent) -> list[str] | None:
         return list(event.changed_paths)
 
+    def commits_between(self, event: GitEvent, base: str, head: str) -> int | None:
+        return None
+
 
 class StubCluster:
     """`Workflows` in memory: every Workflow is new, no CronWorkflows exist."""

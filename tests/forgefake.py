@@ -116,7 +116,10 @@ class _Repo:
     name: str
     private: bool = False
     project_id: int = 0
+    visible: bool = True  # to the token: GitHub and the others answer 404 when it is not
     commits: set[str] = field(default_factory=set)
+    branchless: set[str] = field(default_factory=set)  # commits no branch contains
+    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)
     files: dict[tuple[str, str], bytes] = field(default_factory=dict)
     compares: dict[tuple[str, str], list[Change]] = field(default_factory=dict)
     pulls: dict[int, list[Change]] = field(default_factory=dict)
@@ -187,6 +190,71 @@ def _now(millis: bool = False) -> str:
 
 def _blob_sha(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def _ancestors(repo: _Repo, sha: str) -> set[str]:
+    """``sha`` and every commit it descends from (by ``add_commit(parents=...)``)."""
+    seen, todo = set(), [sha]
+    while todo:
+        commit = todo.pop()
+        if commit not in seen:
+            seen.add(commit)
+            todo += repo.parents.get(commit, ())
+    return seen
+
+
+def _ahead(repo: _Repo, base: str, head: str) -> list[str] | None:
+    """The commits of ``head`` that ``base`` lacks, newest first (what the forges' compares
+    list, from the merge base); None when the two share no known history."""
+    into_base = _ancestors(repo, base)
+    if not into_base & _ancestors(repo, head):
+        return None
+    order, todo, seen = [], [head], set()
+    while todo:
+        commit = todo.pop(0)
+        if commit in seen or commit in into_base:
+            continue
+        seen.add(commit)
+        order.append(commit)
+        todo += repo.parents.get(commit, ())
+    return order
+
+
+COMPARE_QUERIES: dict[str, tuple[str, dict[str, type]]] = {
+    "github": (
+        "https://docs.github.com/rest/commits/commits#compare-two-commits",
+        {"page": int, "per_page": int},
+    ),
+    "gitlab": (
+        "https://docs.gitlab.com/api/repositories/#compare-branches-tags-or-commits",
+        {"from": str, "to": str, "from_project_id": int, "straight": bool, "unidiff": bool},
+    ),
+    "gitea": ("Gitea's swagger, repoCompareDiff", {}),
+}
+"""The compare operations are not in the fixtures: their query parameters as each forge
+documents them (GitHub's `basehead` is `BASE...HEAD`, Gitea's also `BASE..HEAD`)."""
+
+
+def _check_compare_query(call: _Call) -> None:
+    where, described = COMPARE_QUERIES[call.forge]
+    for name, value in call.query.items():
+        kind = described.get(name)
+        if kind is None:
+            call.violation(f"query parameter {name!r} is not one of {where}")
+        elif kind is int and not value.isdigit():
+            call.violation(f"query parameter {name}={value!r} is not an integer")
+        elif kind is bool and value not in ("true", "false"):
+            call.violation(f"query parameter {name}={value!r} is not a boolean")
+
+
+def _compared(call: _Call, base: str, head: str) -> tuple[list[Change], list[str]] | None:
+    """The changed files and the commits of a compare: those ``set_compare`` gave (one commit
+    when no history says otherwise), or no files and the commits of the known history."""
+    changes = call.repo.compares.get((base, head))
+    ahead = _ahead(call.repo, base, head)
+    if changes is not None:
+        return changes, [head] if ahead is None else ahead
+    return None if ahead is None else ([], ahead)
 
 
 def _error(call: _Call, status: int, message: Any, **extra: Any) -> Reply:
@@ -387,14 +455,21 @@ def gh_contents(call: _Call) -> Reply:
 
 def gh_compare(call: _Call) -> Reply:
     # Not in the fixture: shape of GitHub's documented "Compare two commits" response.
+    # status: "diverged", "ahead", "behind" or "identical"; ahead_by (= total_commits) counts
+    # the head's commits the base lacks, behind_by the reverse.
+    _check_compare_query(call)
     base, sep, head = call.params["basehead"].partition("...")
-    changes = call.repo.compares.get((base, head)) if sep else None
-    if changes is None:
-        return _not_found(call)
+    compared = _compared(call, base, head) if sep else None
+    if compared is None:
+        return _not_found(call)  # also GitHub's answer for two commits without a common one
+    changes, ahead = compared
+    behind = _ahead(call.repo, head, base) or []
+    status = ("diverged" if behind else "ahead") if ahead else "behind" if behind else "identical"
     first_page = _int_query(call, "page", 1) <= 1  # files are only on the first page
-    commit = {"sha": head, "commit": {"message": "fake commit"}, "parents": [{"sha": base}]}
-    body = {"url": call.url, "status": "ahead", "ahead_by": 1, "behind_by": 0, "total_commits": 1}
-    body |= {"base_commit": {"sha": base}, "merge_base_commit": {"sha": base}, "commits": [commit]}
+    commits = [{"sha": c, "commit": {"message": "fake commit"}} for c in reversed(ahead)]
+    body = {"url": call.url, "status": status, "ahead_by": len(ahead), "behind_by": len(behind)}
+    body |= {"total_commits": len(ahead), "base_commit": {"sha": base}}
+    body |= {"merge_base_commit": {"sha": base}, "commits": commits}
     files = [_gh_file(call, c, head) for c in changes[:300]]
     return 200, body | ({"files": files} if first_page else {}), {}
 
@@ -476,7 +551,21 @@ def gh_combined_status(call: _Call) -> Reply:
     )
 
 
+def repository(call: _Call) -> Reply:
+    # Not in the fixtures: a few fields of GitHub's "Get a repository", GitLab's "Get a single
+    # project" and Gitea's repoGet. The checks before any handler already answered 404 for a
+    # repository the token cannot see.
+    name, repo = call.repo.name, call.repo
+    if call.forge == "gitlab":
+        visibility = "private" if repo.private else "public"
+        body = {"id": repo.project_id, "path_with_namespace": name, "visibility": visibility}
+        return 200, body | {"default_branch": "main", "web_url": f"{call.fake.url}/{name}"}, {}
+    body = {"id": call.fake.next_id(), "full_name": name, "private": repo.private}
+    return 200, body | {"name": name.rsplit("/", 1)[-1], "default_branch": "main"}, {}
+
+
 GITHUB_ROUTES = (
+    _Route("GET", "/repos/{owner}/{repo}", repository),
     _Route("GET", "/repos/{owner}/{repo}/commits/{ref+}/status", gh_combined_status),
     _Route("GET", "/repos/{owner}/{repo}/contents/{path+}", gh_contents),
     _Route("GET", "/repos/{owner}/{repo}/compare/{basehead+}", gh_compare),
@@ -519,18 +608,20 @@ def gl_raw_file(call: _Call) -> Reply:
 
 def gl_compare(call: _Call) -> Reply:
     # GitLab's documented "Compare branches, tags or commits" response.
+    _check_compare_query(call)
     missing = [name for name in ("from", "to") if not call.query.get(name)]
     if missing:
         call.violation(f"missing {', '.join(missing)}")
         return 400, {"error": ", ".join(f"{name} is missing" for name in missing)}, {}
     base, head = call.query["from"], call.query["to"]
-    changes = call.repo.compares.get((base, head))
-    if changes is None:
+    compared = _compared(call, base, head)
+    if compared is None:
         return _not_found(call, "Ref")  # [fake] status and wording
-    commit = {"id": head, "short_id": head[:8], "title": "fake commit", "parent_ids": [base]}
+    changes, ahead = compared
+    commits = [{"id": c, "short_id": c[:8], "title": "fake commit"} for c in reversed(ahead)]
     body: dict[str, Any] = {
-        "commit": commit,
-        "commits": [commit],
+        "commit": commits[-1] if commits else None,
+        "commits": commits,
         "diffs": [_gl_diff(c) for c in changes],
     }
     body |= {"compare_timeout": False, "compare_same_ref": base == head}
@@ -578,22 +669,46 @@ def _gl_params(call: _Call) -> dict[str, Any] | None:
     return None
 
 
+GITLAB_STATUS_DOCS = "https://docs.gitlab.com/api/commits/#set-commit-pipeline-status"
+GITLAB_STATUS_PARAMS: dict[str, tuple[type, int | None]] = {
+    "state": (str, None),  # required, one of GITLAB_STATES
+    "ref": (str, GITLAB_TEXT_MAX),  # "The ref (branch or tag) to which the status refers"
+    "target_url": (str, GITLAB_TEXT_MAX),
+    "description": (str, GITLAB_TEXT_MAX),
+    "name": (str, None),
+    "context": (str, None),
+    "coverage": (float, None),
+    "pipeline_id": (int, None),  # "The ID of the pipeline to set status"
+}
+"""The body of GitLab's "Set commit pipeline status" (GITLAB_STATUS_DOCS; notes/forges.md
+§2.3): each parameter's type and longest value. GitLab makes only `state` required; without
+`ref` it takes the first branch that contains the commit, or answers 404 "References for
+commit" when none does (a fork's commit, a tag's), so the fake counts a missing `ref` as a
+violation as well [fake: strict on purpose]."""
+
+
 def _gl_invalid(call: _Call, params: dict[str, Any]) -> Reply | None:
     if "state" not in params:
         return 400, {"error": "state is missing"}, {}
     if params["state"] not in GITLAB_STATES:
         return 400, {"error": "state does not have a valid value"}, {}
-    for name in ("ref", "target_url", "description", "name", "context"):
+    for name in sorted(set(params) - set(GITLAB_STATUS_PARAMS)):
+        call.violation(f"{name} is not a parameter of {GITLAB_STATUS_DOCS}")  # GitLab ignores it
+    for name, (kind, limit) in GITLAB_STATUS_PARAMS.items():
         value = params.get(name)
-        if value is not None and not isinstance(value, str):
+        if value is None:
+            continue
+        if kind is not str:
+            try:
+                kind(value)
+            except (TypeError, ValueError):
+                return 400, {"error": f"{name} is invalid"}, {}
+            continue
+        if not isinstance(value, str):
             return 400, {"error": f"{name} is invalid"}, {}
-        if name in ("ref", "target_url", "description") and len(value or "") > GITLAB_TEXT_MAX:
-            message = f"is too long (maximum is {GITLAB_TEXT_MAX} characters)"
+        if limit is not None and len(value) > limit:
+            message = f"is too long (maximum is {limit} characters)"
             return _error(call, 400, {name: [message]})  # [fake] model-validation shape
-    try:
-        float(params.get("coverage", 0))
-    except (TypeError, ValueError):
-        return 400, {"error": "coverage is invalid"}, {}
     target = params.get("target_url")
     if target and not re.match(r"https?://", target):
         blocked = "is blocked: Only allowed schemes are http, https"  # [fake] wording
@@ -624,7 +739,12 @@ def gl_create_status(call: _Call) -> Reply:
     if sha not in call.repo.commits:
         return _not_found(call, "Commit")
     name = params.get("name") or params.get("context") or "default"
-    ref = params.get("ref") or call.fake.gitlab_default_ref  # [fake] GitLab: first branch
+    ref = params.get("ref")
+    if not ref:
+        call.violation(f"no ref: GitLab guesses the branch ({GITLAB_STATUS_DOCS})")
+        if sha in call.repo.branchless:
+            return _not_found(call, "References for commit")
+        ref = call.fake.gitlab_default_ref  # [fake] GitLab: the first branch with the commit
     records = call.repo.records.setdefault(sha, [])
     found = [r for r in records if (r["name"], r["ref"]) == (name, ref)]
     current = found[-1] if found and found[-1]["status"] in ("pending", "running") else None
@@ -667,6 +787,7 @@ def gl_list_statuses(call: _Call) -> Reply:
 
 
 GITLAB_ROUTES = (
+    _Route("GET", "/projects/{id}", repository),
     _Route("GET", "/projects/{id}/repository/files/{file_path}/raw", gl_raw_file),
     _Route("GET", "/projects/{id}/repository/compare", gl_compare),
     _Route("GET", "/projects/{id}/merge_requests/{merge_request_iid}/diffs", gl_mr_diffs),
@@ -690,23 +811,28 @@ def gt_raw(call: _Call) -> Reply:
 def gt_compare(call: _Call) -> Reply:
     # Not in the fixture: routers/api/v1/repo/compare.go. Gitea's `Compare` is
     # {total_commits, commits}; the files are on each commit (`files`, CommitAffectedFiles).
+    _check_compare_query(call)
     basehead = call.params["basehead"]
     base, sep, head = basehead.partition("...")
     if not sep:
         base, _, head = basehead.partition("..")
-    changes = call.repo.compares.get((base, head))
-    if changes is None:
+    compared = _compared(call, base, head)
+    if compared is None:
         return _not_found(call)
+    changes, ahead = compared
     files: list[dict[str, str]] = []
     for change in changes:  # [fake] renames as removed + added (git name-status, no renames)
         if change.status == "renamed" and change.previous:
             files.append({"filename": change.previous, "status": "removed"})
         status = change.status if change.status in ("added", "removed") else "modified"
         files.append({"filename": change.path, "status": status})
-    url = f"{call.fake.url}/gitea/api/v1/repos/{call.repo.name}/git/commits/{head}"
-    commit = {"sha": head, "url": url, "commit": {"message": "fake commit"}, "files": files}
-    commit |= {"parents": [{"sha": base}], "stats": {"total": len(files), "deletions": 0}}
-    return 200, {"total_commits": 1, "commits": [commit]}, {}
+    commits = []
+    for sha in reversed(ahead):  # the files on the newest commit [fake]
+        url = f"{call.fake.url}/gitea/api/v1/repos/{call.repo.name}/git/commits/{sha}"
+        on = files if sha == head else []
+        commit = {"sha": sha, "url": url, "commit": {"message": "fake commit"}, "files": on}
+        commits.append(commit | {"stats": {"total": len(on), "deletions": 0}})
+    return 200, {"total_commits": len(ahead), "commits": commits}, {}
 
 
 def gt_pull_files(call: _Call) -> Reply:
@@ -782,6 +908,7 @@ def gt_combined_status(call: _Call) -> Reply:
 
 
 GITEA_ROUTES = (
+    _Route("GET", "/repos/{owner}/{repo}", repository),
     _Route("GET", "/repos/{owner}/{repo}/commits/{ref+}/status", gt_combined_status),
     _Route("GET", "/repos/{owner}/{repo}/raw/{filepath+}", gt_raw),
     _Route("GET", "/repos/{owner}/{repo}/compare/{basehead+}", gt_compare),
@@ -843,28 +970,54 @@ class ForgeFake:
             return self._repos.setdefault((forge, repo.lower()), _Repo(repo, False, 0))
 
     def add_repo(
-        self, forge: str, repo: str, *, private: bool = False, project_id: int | None = None
+        self,
+        forge: str,
+        repo: str,
+        *,
+        private: bool = False,
+        project_id: int | None = None,
+        visible: bool = True,
     ) -> None:
         """Register a repository: "owner/name", or GitLab's "group/subgroup/project".
 
         Repositories are also registered by the other ``add_``/``set_`` methods. Names are
-        case-insensitive. A GitLab project gets ``project_id`` (or 1000 + a counter).
+        case-insensitive. A GitLab project gets ``project_id`` (or 1000 + a counter). A
+        private repository that is not ``visible`` to the token answers every call with 404,
+        as if it did not exist (GitHub does not say 403 there).
         """
         with self.lock:
             found = self._repo(forge, repo)
             found.private = private or found.private
             found.project_id = project_id or found.project_id or 1000 + len(self._repos)
+            found.visible = visible or not found.private
 
     def project_id(self, repo: str) -> int:
         """The numeric id of a GitLab project (registering it if needed)."""
         self.add_repo("gitlab", repo)
         return self._repo("gitlab", repo).project_id
 
-    def add_commit(self, forge: str, repo: str, sha: str) -> None:
-        """Make ``sha`` a commit of the repository (statuses may be posted to it)."""
+    def add_commit(
+        self,
+        forge: str,
+        repo: str,
+        sha: str,
+        *,
+        parents: Iterable[str] = (),
+        on_branch: bool = True,
+    ) -> None:
+        """Make ``sha`` a commit of the repository (statuses may be posted to it), a child of
+        ``parents`` (known commits; compares follow them); ``on_branch=False``: no branch
+        contains it (a fork's commit, a tag's), which matters to GitLab's statuses."""
         self.add_repo(forge, repo)
         with self.lock:
-            self._repo(forge, repo).commits.add(sha)
+            found = self._repo(forge, repo)
+            found.commits.add(sha)
+            if parents:
+                found.parents[sha] = tuple(parents)
+            if on_branch:
+                found.branchless.discard(sha)
+            else:
+                found.branchless.add(sha)
 
     def add_file(self, forge: str, repo: str, sha: str, path: str, content: bytes) -> None:
         """Put ``content`` at ``path`` in commit ``sha`` (which becomes a known commit)."""
@@ -1008,7 +1161,7 @@ class ForgeFake:
         call.authed = token is not None
         with self.lock:
             repo = self._find_repo(call)
-            if repo is None or (repo.private and not call.authed):
+            if repo is None or (repo.private and not (call.authed and repo.visible)):
                 return _not_found(call, "Project")
             if not call.authed:  # [fake] real forges serve public reads anonymously
                 texts = {"github": "Requires authentication", "gitlab": "401 Unauthorized"}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -13,6 +16,7 @@ from knargo.config.credentials import Credentials, Secret
 from knargo.config.settings import Forge, Settings
 from knargo.contract.errors import ForgeUnavailable, RateLimited, TooLarge, Unauthorized
 from knargo.contract.events import GitEvent
+from knargo.forges import ApiRequest
 from knargo.io.network import ForgeClient, ForgeReader
 
 SHA, BEFORE = "a" * 40, "b" * 40
@@ -109,6 +113,31 @@ def test_changed_paths_of_a_push(forge: str, fake: ForgeFake) -> None:
 
 
 @pytest.mark.parametrize("forge", FORGES)
+def test_a_repository_the_token_cannot_see_is_not_a_missing_file(
+    forge: str, fake: ForgeFake
+) -> None:
+    fake.add_file(forge, REPOS[forge], SHA, "ci.yaml", b"x")
+    assert reader(fake).read_file(event(forge), "other.yaml", 100) is None
+    fake.add_repo(forge, REPOS[forge], private=True, visible=False)
+    with pytest.raises(Unauthorized) as refused:
+        reader(fake).read_file(event(forge), "ci.yaml", 100)
+    assert refused.value.status == 404 and REPOS[forge] in str(refused.value)
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("files", [300, 301, 2000])
+def test_a_full_github_compare_is_incomplete(files: int, fake: ForgeFake) -> None:
+    """GitHub lists at most 300 files of a compare, on its first page only: a full list may
+    miss the one path a filter looks for, so the paths are unknown (the filter matches)."""
+    paths = [f"docs/page{i:04}.md" for i in range(files - 1)] + ["src/app.py"]
+    fake.set_compare("github", REPOS["github"], BEFORE, SHA, paths)
+    assert reader(fake).changed_paths(event("github")) is None
+    fake.set_compare("github", REPOS["github"], BEFORE, SHA, paths[-299:])
+    assert reader(fake).changed_paths(event("github")) == paths[-299:]
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("forge", FORGES)
 def test_changed_paths_of_a_pull_request_follow_pages(forge: str, fake: ForgeFake) -> None:
     paths = [f"src/file{i:03}.py" for i in range(230)]
     fake.set_pr_files(forge, REPOS[forge], 7, paths)
@@ -158,3 +187,79 @@ def test_unreachable_forge_is_unavailable(tmp_path: Path) -> None:
     OPEN.append(broken)
     with pytest.raises(ForgeUnavailable):
         broken.read_file(event("github"), "ci.yaml", 100)
+
+
+class _Hop(BaseHTTPRequestHandler):
+    """Answers `/moved/...` with a redirect to `target` + the rest, anything else with 200."""
+
+    target = ""
+    seen: ClassVar[list[tuple[str, dict[str, str]]]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+        if self.path.startswith("/moved/"):
+            self.send_response(301)
+            self.send_header("location", self.target + self.path[len("/moved") :])
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@contextmanager
+def _server(target: str = "") -> Iterator[tuple[str, type[_Hop]]]:
+    handler = type("Hop", (_Hop,), {"target": target, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+CREDENTIALS = {
+    "Authorization": "Bearer gh-secret",
+    "PRIVATE-TOKEN": "gl-secret",
+    "Accept": "application/json",
+}
+
+
+def test_no_credential_follows_a_redirect_to_another_origin() -> None:
+    """httpx drops only Authorization across origins: GitLab's PRIVATE-TOKEN went along."""
+    with _server() as (other, elsewhere), _server(other) as (first, here):
+        client = ForgeClient(timeout=2.0)
+        try:
+            request = ApiRequest("GET", f"{first}/moved/file", CREDENTIALS, {}, "read a file")
+            assert client.send(request).body == b"ok"
+            same = ApiRequest("GET", f"{first}/file", CREDENTIALS, {}, "read a file")
+            assert client.send(same).body == b"ok"
+        finally:
+            client.close()
+    [(path, headers)] = elsewhere.seen
+    assert path == "/file" and headers.get("accept") == "application/json"
+    assert not {"authorization", "private-token"} & set(headers)
+    assert all("secret" not in value for value in headers.values())
+    assert here.seen[1][1]["private-token"] == "gl-secret"  # no redirect: sent as it was
+
+
+def test_a_redirect_within_the_origin_keeps_the_credentials() -> None:
+    """GitHub answers 301 for a renamed repository, on the same API host."""
+    with _server() as (first, here):
+        here.target = first
+        client = ForgeClient(timeout=2.0)
+        try:
+            request = ApiRequest("GET", f"{first}/moved/repo", CREDENTIALS, {}, "read a file")
+            assert client.send(request).body == b"ok"
+        finally:
+            client.close()
+    assert [path for path, _ in here.seen] == ["/moved/repo", "/repo"]
+    assert here.seen[1][1]["authorization"] == "Bearer gh-secret"
+    assert here.seen[1][1]["private-token"] == "gl-secret"

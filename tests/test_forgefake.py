@@ -181,6 +181,59 @@ def test_gitea_compare_lists_files_on_its_commits(fake: ForgeFake) -> None:
     ]
 
 
+MID, SIDE = "c" * 40, "d" * 40
+
+
+def history(fake: ForgeFake, forge: str, repo: str) -> None:
+    """BASE ← MID ← SHA, and SIDE, another child of BASE."""
+    fake.add_commit(forge, repo, BASE)
+    fake.add_commit(forge, repo, MID, parents=[BASE])
+    fake.add_commit(forge, repo, SHA, parents=[MID])
+    fake.add_commit(forge, repo, SIDE, parents=[BASE])
+
+
+def test_github_compare_follows_the_history(fake: ForgeFake) -> None:
+    history(fake, "github", "octo/app")
+    answers = {}
+    with client(fake, "github") as gh:
+        for base, head in [(BASE, SHA), (SHA, BASE), (SHA, SHA), (SIDE, SHA)]:
+            body = gh.get(f"/repos/octo/app/compare/{base}...{head}").json()
+            answers[(base, head)] = (body["status"], body["ahead_by"], body["behind_by"])
+            assert body["total_commits"] == len(body["commits"]) == body["ahead_by"]
+        assert gh.get(f"/repos/octo/app/compare/{BASE}...{'e' * 40}").status_code == 404
+    assert answers == {
+        (BASE, SHA): ("ahead", 2, 0),
+        (SHA, BASE): ("behind", 0, 2),
+        (SHA, SHA): ("identical", 0, 0),
+        (SIDE, SHA): ("diverged", 2, 1),
+    }
+
+
+def test_gitlab_and_gitea_compares_follow_the_history(fake: ForgeFake) -> None:
+    history(fake, "gitlab", "group/sub/app")
+    history(fake, "gitea", "org/app")
+    with client(fake, "gitlab") as gl, client(fake, "gitea") as gt:
+        for base, head, count in [(BASE, SHA, 2), (SHA, BASE, 0), (SIDE, SHA, 2)]:
+            listed = gl.get("/projects/42/repository/compare", params={"from": base, "to": head})
+            assert len(listed.json()["commits"]) == count
+            total = gt.get(f"/repos/org/app/compare/{base}...{head}").json()["total_commits"]
+            assert total == count
+
+
+def test_compare_queries_follow_the_descriptions(fake: ForgeFake) -> None:
+    history(fake, "github", "octo/app")
+    history(fake, "gitlab", "group/sub/app")
+    with client(fake, "github") as gh, client(fake, "gitlab") as gl:
+        assert gh.get(f"/repos/octo/app/compare/{BASE}...{SHA}?per_page=1").status_code == 200
+        gh.get(f"/repos/octo/app/compare/{BASE}...{SHA}?per_page=all&straight=true")
+        query = {"from": BASE, "to": SHA, "straight": "yes"}
+        gl.get("/projects/42/repository/compare", params=query)
+    found = take_violations(fake, 3)
+    assert any("per_page='all'" in v for v in found)
+    assert any("'straight' is not one of https://docs.github.com" in v for v in found)
+    assert any("straight='yes' is not a boolean" in v for v in found)
+
+
 def test_github_pull_files_paginate_with_link(fake: ForgeFake) -> None:
     fake.set_pr_files("github", "octo/app", 7, [f"f{i}.py" for i in range(5)])
     names: list[str] = []
@@ -219,6 +272,9 @@ def test_gitea_pull_files_paginate_with_has_more(fake: ForgeFake) -> None:
 
 
 OPERATIONS = [
+    ("github", "GET", "/repos/{repo}"),
+    ("gitlab", "GET", "/projects/{repo}"),
+    ("gitea", "GET", "/repos/{repo}"),
     ("github", "GET", f"/repos/{{repo}}/contents/.ci/ci.yaml?ref={SHA}"),
     ("github", "GET", f"/repos/{{repo}}/compare/{BASE}...{SHA}"),
     ("github", "GET", "/repos/{repo}/pulls/1/files"),
@@ -247,6 +303,26 @@ def test_every_operation_answers_404_for_an_unknown_repository(
         response = http.request(method, path.format(repo=repo), json={"state": "success"})
     assert response.status_code == 404
     assert "message" in response.json()
+
+
+@pytest.mark.parametrize(("forge", "method", "path"), OPERATIONS)
+def test_a_private_repository_the_token_cannot_see_is_404_everywhere(
+    fake: ForgeFake, forge: str, method: str, path: str
+) -> None:
+    repo = {"github": "octo/app", "gitlab": "group%2Fsub%2Fapp", "gitea": "org/app"}[forge]
+    fake.add_repo(forge, repo.replace("%2F", "/"), private=True, visible=False)
+    with client(fake, forge) as http:
+        response = http.request(method, path.format(repo=repo), json={"state": "success"})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("forge", ["github", "gitlab", "gitea"])
+def test_reading_a_repository(fake: ForgeFake, forge: str) -> None:
+    path = {"github": "/repos/octo/app", "gitlab": "/projects/42", "gitea": "/repos/org/app"}
+    with client(fake, forge) as http:
+        found = http.get(path[forge])
+    assert found.status_code == 200
+    assert found.json()["default_branch"] == "main"
 
 
 def test_github_contents_over_one_megabyte_only_raw(fake: ForgeFake) -> None:
@@ -340,7 +416,10 @@ def test_github_list_statuses_rejects_a_non_integer_page(fake: ForgeFake) -> Non
 
 
 def gitlab_post(gl: httpx.Client, **body: object) -> httpx.Response:
-    return gl.post(f"/projects/group%2Fsub%2Fapp/statuses/{SHA}", json=body)
+    """A status post; `ref` is "main" unless given (None: left out)."""
+    body = {"ref": "main"} | body
+    sent = {k: v for k, v in body.items() if v is not None}
+    return gl.post(f"/projects/group%2Fsub%2Fapp/statuses/{SHA}", json=sent)
 
 
 def test_gitlab_status_lifecycle(fake: ForgeFake) -> None:
@@ -414,9 +493,40 @@ def test_gitlab_text_fields_are_limited_to_255(fake: ForgeFake) -> None:
 
 def test_gitlab_status_accepts_a_form_body(fake: ForgeFake) -> None:
     with client(fake, "gitlab") as gl:
-        response = gl.post(f"/projects/42/statuses/{SHA}", data={"state": "failed", "name": "b"})
+        response = gl.post(
+            f"/projects/42/statuses/{SHA}", data={"state": "failed", "name": "b", "ref": "main"}
+        )
     assert response.status_code == 201
     assert fake.statuses("gitlab", "group/sub/app", SHA)[0].state == "failed"
+
+
+def test_gitlab_status_without_ref_is_a_violation_and_guessed(fake: ForgeFake) -> None:
+    """GitLab takes the first branch holding the commit, or 404s when no branch does."""
+    with client(fake, "gitlab") as gl:
+        guessed = gitlab_post(gl, state="pending", name="build", ref=None)
+        fake.add_commit("gitlab", "group/sub/app", SHA, on_branch=False)
+        lost = gitlab_post(gl, state="pending", name="test", ref=None)
+        named = gitlab_post(gl, state="pending", name="test", ref="refs/merge-requests/3/head")
+    assert (guessed.status_code, guessed.json()["ref"]) == (201, fake.gitlab_default_ref)
+    assert (lost.status_code, lost.json()) == (
+        404,
+        {"message": "404 References for commit Not Found"},
+    )
+    assert (named.status_code, named.json()["ref"]) == (201, "refs/merge-requests/3/head")
+    assert all("no ref" in v for v in take_violations(fake, 2))
+
+
+def test_gitlab_status_parameters_follow_the_description(fake: ForgeFake) -> None:
+    with client(fake, "gitlab") as gl:
+        pipeline = gitlab_post(gl, state="pending", name="a", pipeline_id=5000)
+        bad_pipeline = gitlab_post(gl, state="pending", name="b", pipeline_id="first")
+        long_ref = gitlab_post(gl, state="pending", name="c", ref="x" * 256)
+        unknown = gitlab_post(gl, state="pending", name="d", colour="red")
+    assert pipeline.status_code == unknown.status_code == 201
+    assert bad_pipeline.json() == {"error": "pipeline_id is invalid"}
+    assert "too long" in long_ref.json()["message"]["ref"][0]
+    found = take_violations(fake, 3)
+    assert any("colour is not a parameter" in v for v in found)
 
 
 # ---------------------------------------------------------------- statuses: Gitea
@@ -610,5 +720,5 @@ def test_requests_are_recorded(fake: ForgeFake) -> None:
     assert request.path == f"/projects/group%2Fsub%2Fapp/statuses/{SHA}"
     assert request.headers["private-token"] == "gl-secret"
     assert request.headers["user-agent"] == "knargo-test"
-    assert request.body == {"state": "pending", "name": "build"}
+    assert request.body == {"ref": "main", "state": "pending", "name": "build"}
     assert request.status == 201

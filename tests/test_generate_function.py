@@ -290,7 +290,25 @@ def test_a_refused_token_is_rejected_without_the_token(env: Env, tmp_path: Path)
     assert "github.token" in answer.data["summary"] and "wrong" not in answer.data["summary"]
 
 
+def test_a_repository_the_token_cannot_see_is_rejected_and_keeps_its_schedules(
+    env: Env,
+) -> None:
+    """GitHub answers 404, not 403, for a private repository the token cannot see: that is
+    no "no ci.yaml", and must not delete the schedules of the repository."""
+    env.forge.add_file("github", "acme/api", SHA, "ci.yaml", CI.encode())
+    reply(env.post(push()))
+    assert len(env.crons()) == 1
+    env.forge.add_commit("github", "acme/api", "e" * 40)
+    env.forge.add_repo("github", "acme/api", private=True, visible=False)
+    answer = reply(env.post(push(sha="e" * 40, delivery="d-5")))
+    assert answer.type == events.PIPELINE_REJECTED
+    summary = answer.data["summary"]
+    assert "acme/api" in summary and "github.token" in summary and "gh-token" not in summary
+    assert len(env.crons()) == 1
+
+
 def test_no_ci_yaml_is_skipped_silently(env: Env) -> None:
+    env.forge.add_commit("github", "acme/api", SHA)
     answer = reply(env.post(push(ref="refs/heads/feature/z")))
     assert answer.type == events.PIPELINE_SKIPPED
     assert (answer.data["reason"], answer.data["report"]) == ("no ci.yaml", False)
@@ -343,6 +361,74 @@ def test_schedules_follow_the_default_branch(env: Env) -> None:
     )
     reply(env.post(push(sha="d" * 40, delivery="d-3")))
     assert env.crons() == []
+
+
+A, B, C = "a" * 40, "b" * 40, "c" * 40
+TWO_SCHEDULES = CI.replace('"0 3 * * *"\n', '"0 3 * * *"\n    - cron: "@weekly"\n')
+
+
+def pinned(env: Env) -> dict[str, tuple[str, tuple[str, ...]]]:
+    return {
+        c["metadata"]["name"]: (
+            c["metadata"]["annotations"]["knargo.dev/sha"],
+            tuple(c["spec"]["schedules"]),
+        )
+        for c in env.crons()
+    }
+
+
+@pytest.mark.parametrize("order", ["in order", "late", "redelivered", "duplicates"])
+def test_a_late_push_never_moves_the_schedules_back(env: Env, order: str) -> None:
+    """A ← B ← C on main: A declares two schedules, B one at another time, C is unrelated to
+    ci.yaml. Whatever order the pushes arrive in, the schedules end as B's, pinned to C."""
+    env.forge.add_file("github", "acme/api", A, "ci.yaml", TWO_SCHEDULES.encode())
+    env.forge.add_commit("github", "acme/api", B, parents=[A])
+    env.forge.add_file("github", "acme/api", B, "ci.yaml", CI.replace("0 3", "0 4").encode())
+    env.forge.add_commit("github", "acme/api", C, parents=[B])
+    env.forge.add_file("github", "acme/api", C, "ci.yaml", CI.replace("0 3", "0 4").encode())
+    pushes = {
+        "a": push(sha=A, delivery="d-a"),
+        "b": push(sha=B, delivery="d-b", before=A),
+        "c": push(sha=C, delivery="d-c", before=B),
+    }
+    sequence = {
+        "in order": "abc",
+        "late": "acb",  # B arrives after C
+        "redelivered": "abcab",
+        "duplicates": "aabccbca",
+    }[order]
+    answers = [reply(env.post(pushes[key])) for key in sequence]
+    assert set(pinned(env).values()) == {(C, ("0 4 * * *",))}
+    first_c = sequence.index("c")
+    for index, (key, answer) in enumerate(zip(sequence, answers, strict=True)):
+        assert answer.type == events.PIPELINE_SUBMITTED
+        late = index > first_c and key != "c"
+        assert (answer.data["schedules"] == []) == late
+        notes = [n for n in answer.data["notes"] if "on.schedule" in n and C[:12] in n]
+        assert bool(notes) == late
+
+
+def test_a_late_push_without_ci_yaml_keeps_the_schedules(env: Env) -> None:
+    env.forge.add_commit("github", "acme/api", A)  # no ci.yaml yet
+    env.forge.add_commit("github", "acme/api", B, parents=[A])
+    env.forge.add_file("github", "acme/api", B, "ci.yaml", CI.encode())
+    reply(env.post(push(sha=B, delivery="d-b", before=A)))
+    answer = reply(env.post(push(sha=A, delivery="d-a")))
+    assert answer.type == events.PIPELINE_SKIPPED
+    assert set(pinned(env).values()) == {(B, ("0 3 * * *",))}
+
+
+def test_a_force_push_moves_the_schedules(env: Env) -> None:
+    """After a force push the new head is no descendant of the pinned commit, but no ancestor
+    either: the schedules follow it."""
+    env.forge.add_file("github", "acme/api", A, "ci.yaml", CI.encode())
+    env.forge.add_commit("github", "acme/api", B, parents=[A])
+    env.forge.add_file("github", "acme/api", B, "ci.yaml", CI.encode())
+    env.forge.add_commit("github", "acme/api", C, parents=[A])
+    env.forge.add_file("github", "acme/api", C, "ci.yaml", CI.replace("0 3", "0 5").encode())
+    reply(env.post(push(sha=B, delivery="d-b", before=A)))
+    reply(env.post(push(sha=C, delivery="d-c", before=B)))
+    assert set(pinned(env).values()) == {(C, ("0 5 * * *",))}
 
 
 def test_deleting_ci_yaml_deletes_the_schedules(env: Env) -> None:

@@ -65,6 +65,16 @@ def test_changed_paths_of_pushes_and_pull_requests(repo: Path) -> None:
     assert files.changed_paths(pull) == ["docs/y.md", "src/x.py"]
 
 
+def test_commits_between_two_commits(repo: Path) -> None:
+    base = commit(repo, {}, "base")
+    one = commit(repo, {"a.txt": "b\n"}, "one")
+    two = commit(repo, {"a.txt": "c\n"}, "two")
+    files = GitFiles(repo)
+    assert files.commits_between(event(two), base, two) == 2
+    assert files.commits_between(event(two), two, one) == 0  # an ancestor
+    assert files.commits_between(event(two), "f" * 40, two) is None
+
+
 def test_the_status_log_reads_back_what_was_posted(tmp_path: Path) -> None:
     shown: list[Posted] = []
     log = StatusLog(tmp_path / "statuses.jsonl", shown.append)

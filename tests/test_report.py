@@ -121,6 +121,16 @@ def submitted(event: GitEvent, manifest: Mapping[str, Any]) -> Envelope:
     )
 
 
+def skipped(event: GitEvent, reason: str = 'branch "feature" does not match') -> Envelope:
+    data = events.PipelineSkipped(event=event, reason=reason)
+    return Envelope(
+        type=events.PIPELINE_SKIPPED,
+        source=event.repository_url,
+        id="k",
+        data=data.model_dump(mode="json"),
+    )
+
+
 def test_submitted_queues_every_job_and_the_pipeline() -> None:
     forge, event = Forge("github"), git_event()
     report(submitted(event, workflow_manifest(event)), SETTINGS, forge, Cluster())
@@ -180,26 +190,40 @@ def test_rejected_and_skipped() -> None:
     [post] = forge.posts
     assert post.state is State.FAILURE and len(post.description) == 255
     assert post.description.endswith("…") and post.description.startswith("ci.yaml:3:5: é")
-    skipped = events.PipelineSkipped(event=event, reason='branch "x" does not match')
-    report(
-        Envelope(
-            type=events.PIPELINE_SKIPPED, source="s", id="k", data=skipped.model_dump(mode="json")
-        ),
-        SETTINGS,
-        forge,
-        Cluster(),
-    )
-    assert forge.posts[-1] == Update("knargo", State.SKIPPED, 'skipped: branch "x" does not match')
+    report(skipped(event, 'branch "x" does not match'), SETTINGS, forge, Cluster())
+    assert len(forge.posts) == 1  # a skip never replaces the rejection of the same commit
+    fresh = Forge("gitlab")
+    report(skipped(event, 'branch "x" does not match'), SETTINGS, fresh, Cluster())
+    assert fresh.posts == [Update("knargo", State.SKIPPED, 'skipped: branch "x" does not match')]
     quiet = events.PipelineSkipped(event=event, reason="no ci.yaml", report=False)
     report(
         Envelope(
             type=events.PIPELINE_SKIPPED, source="s", id="q", data=quiet.model_dump(mode="json")
         ),
         SETTINGS,
-        forge,
+        fresh,
         Cluster(),
     )
-    assert len(forge.posts) == 2
+    assert len(fresh.posts) == 1
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab", "gitea"])
+@pytest.mark.parametrize("outcome", ["Succeeded", "Failed", None])
+def test_a_skipped_push_never_replaces_the_pull_requests_run(
+    kind: str, outcome: str | None
+) -> None:
+    """on.push filters the branch out, on.pull_request runs: one commit, one context."""
+    forge, cluster, event = Forge(kind), Cluster(), git_event(kind)
+    manifest = workflow_manifest(event)
+    snapshots = list(run(manifest, {"build": outcome} if outcome else {}))
+    report(submitted(event, manifest), SETTINGS, forge, cluster)
+    if outcome:  # the run finished before the skip arrived; else it is still queued
+        cluster.workflow = snapshots[-1]
+        report(updated(snapshots[-1]), SETTINGS, forge, cluster)
+    before = forge.final()
+    report(skipped(event), SETTINGS, forge, cluster)
+    assert forge.final() == before
+    assert forge.final()["knargo"][1] != 'skipped: branch "feature" does not match'
 
 
 def test_descriptions_are_cut_on_characters() -> None:
@@ -278,6 +302,8 @@ def test_any_order_of_events_ends_in_the_true_final_statuses(
     snapshots = list(run(manifest, outcomes))
     forge, cluster = Forge(kind), Cluster()
     queue: list[Envelope] = [submitted(event, manifest)]
+    # The same commit pushed to a branch that on.push filters out: a skip reply, maybe late.
+    queue += [skipped(event)] * data.draw(st.integers(0, 2))
     for snapshot in snapshots:  # the cluster moves on; events pile up and trickle out
         cluster.workflow = snapshot
         queue.append(updated(snapshot))
@@ -294,7 +320,8 @@ def test_any_order_of_events_ends_in_the_true_final_statuses(
     report(updated(snapshots[-1]), SETTINGS, truth, Cluster())
     assert forge.final() == truth.final()
     transitions = 3 * 5  # queued, running, final for the pipeline and each job
-    assert len(forge.posts) <= transitions + 2
+    assert len(forge.posts) <= transitions + 3  # + a skip that came first
+    assert all(p.target_url for p in forge.posts[1:] if p.context == "knargo")
 
 
 class SlowForge(Forge):

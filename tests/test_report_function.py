@@ -335,3 +335,37 @@ def test_a_dead_letter_never_overrides_a_final_status(env: Env) -> None:
         == 202
     )
     assert env.posted("gitea") == before
+
+
+@pytest.mark.parametrize(
+    ("fields", "ref"),
+    [
+        ({}, "feature"),
+        ({"kind": "tag", "ref": "refs/tags/v1.2"}, "v1.2"),
+        (
+            {"kind": "pull_request", "pr_number": 7, "base_ref": "refs/heads/main"},
+            "feature",
+        ),
+        (
+            {
+                "kind": "pull_request",
+                "pr_number": 7,
+                "base_ref": "refs/heads/main",
+                "fork": True,
+                "head_repository": "someone/api",
+            },
+            "refs/merge-requests/7/head",
+        ),
+    ],
+)
+def test_gitlab_statuses_name_their_ref(env: Env, fields: dict[str, Any], ref: str) -> None:
+    """Without `ref` GitLab attaches a status to the first branch holding the commit, or
+    answers 404 "References for commit" (a fork's commit, a tag on no branch)."""
+    env.forge.add_commit("gitlab", REPOS["gitlab"], SHA, on_branch=False)
+    event = GitEvent.model_validate(git_event("gitlab").model_dump() | fields)
+    workflow = manifest(env, event)
+    assert env.send(submitted(env, event, workflow)).status_code == 202
+    posted = env.forge.statuses("gitlab", REPOS["gitlab"], SHA)
+    assert len(posted) == 5 and {s.raw["ref"] for s in posted} == {ref}
+    listed = [r for r in env.forge.requests if r.method == "GET" and "/statuses" in r.path]
+    assert [r.query.get("ref") for r in listed] == [ref]

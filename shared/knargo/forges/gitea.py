@@ -202,6 +202,9 @@ class GiteaFiles:
             {"ref": ref},
         )
 
+    def repository(self, forge: Forge, token: str | None, repository: str) -> ApiRequest:
+        return self._request(forge, token, f"/repos/{repository}", f"read {repository}")
+
     def compare(
         self, forge: Forge, token: str | None, repository: str, base: str, head: str
     ) -> ApiRequest:
@@ -223,6 +226,10 @@ class GiteaFiles:
             else []
         )
         return paths_of([*(body.get("files") or []), *entries], "filename", "previous_filename")
+
+    def ahead_by(self, body: Any) -> int | None:
+        total = body.get("total_commits") if isinstance(body, Mapping) else None
+        return total if isinstance(total, int) and not isinstance(total, bool) else None
 
     def pull_request_files(
         self, forge: Forge, token: str | None, repository: str, number: int, page: int
@@ -257,13 +264,13 @@ class GiteaStatuses:
     description_limit = 255  # stored as TEXT; kept short like the others
 
     def list_statuses(
-        self, forge: Forge, token: str | None, repository: str, sha: str
+        self, forge: Forge, token: str | None, event: GitEvent, sha: str
     ) -> ApiRequest:
         return FILES._request(
             forge,
             token,
-            f"/repos/{repository}/commits/{sha}/status",
-            f"read the statuses of {sha[:12]} in {repository}",
+            f"/repos/{event.repository}/commits/{sha}/status",
+            f"read the statuses of {sha[:12]} in {event.repository}",
             {"limit": "50"},
         )
 
@@ -287,7 +294,7 @@ class GiteaStatuses:
         self,
         forge: Forge,
         token: str | None,
-        repository: str,
+        event: GitEvent,
         sha: str,
         state: str,
         context: str,
@@ -297,8 +304,8 @@ class GiteaStatuses:
         request = FILES._request(
             forge,
             token,
-            f"/repos/{repository}/statuses/{sha}",
-            f'post status "{context}" on {sha[:12]} in {repository}',
+            f"/repos/{event.repository}/statuses/{sha}",
+            f'post status "{context}" on {sha[:12]} in {event.repository}',
         )
         return post_status(
             request, {"state": state, "context": context, "description": description}, target_url

@@ -38,6 +38,9 @@ __all__ = ["FILES", "STATUSES", "WEBHOOKS", "GitHubFiles", "GitHubStatuses", "Gi
 PR_ACTIONS = frozenset({"opened", "reopened", "synchronize"})
 # GitHub lists at most 20 commits in a push; with 20 the list may be cut.
 MAX_PUSH_COMMITS = 20
+# A compare lists at most 300 files, on its first page only ("Compare two commits",
+# https://docs.github.com/rest/commits/commits#compare-two-commits): a full list is cut.
+MAX_COMPARE_FILES = 300
 
 
 class GitHubWebhooks:
@@ -169,6 +172,9 @@ class GitHubFiles:
             accept="application/vnd.github.raw+json",
         )
 
+    def repository(self, forge: Forge, token: str | None, repository: str) -> ApiRequest:
+        return self._request(forge, token, f"/repos/{repository}", f"read {repository}")
+
     def compare(
         self, forge: Forge, token: str | None, repository: str, base: str, head: str
     ) -> ApiRequest:
@@ -179,9 +185,16 @@ class GitHubFiles:
             f"compare {base[:12]}...{head[:12]} of {repository}",
         )
 
-    def compare_paths(self, body: Any) -> list[str]:
+    def compare_paths(self, body: Any) -> list[str] | None:
+        """None when GitHub listed as many files as it ever lists: more may have changed."""
         files = body.get("files") if isinstance(body, Mapping) else None
+        if isinstance(files, list) and len(files) >= MAX_COMPARE_FILES:
+            return None
         return paths_of(files, "filename", "previous_filename")
+
+    def ahead_by(self, body: Any) -> int | None:
+        ahead = body.get("ahead_by") if isinstance(body, Mapping) else None
+        return ahead if isinstance(ahead, int) and not isinstance(ahead, bool) else None
 
     def pull_request_files(
         self, forge: Forge, token: str | None, repository: str, number: int, page: int
@@ -216,13 +229,13 @@ class GitHubStatuses:
     description_limit = 140  # longer ones get 422 "description is too long"
 
     def list_statuses(
-        self, forge: Forge, token: str | None, repository: str, sha: str
+        self, forge: Forge, token: str | None, event: GitEvent, sha: str
     ) -> ApiRequest:
         return FILES._request(
             forge,
             token,
-            f"/repos/{repository}/commits/{sha}/status",
-            f"read the statuses of {sha[:12]} in {repository}",
+            f"/repos/{event.repository}/commits/{sha}/status",
+            f"read the statuses of {sha[:12]} in {event.repository}",
             {"per_page": "100"},
         )
 
@@ -234,7 +247,7 @@ class GitHubStatuses:
         self,
         forge: Forge,
         token: str | None,
-        repository: str,
+        event: GitEvent,
         sha: str,
         state: str,
         context: str,
@@ -244,8 +257,8 @@ class GitHubStatuses:
         request = FILES._request(
             forge,
             token,
-            f"/repos/{repository}/statuses/{sha}",
-            f'post status "{context}" on {sha[:12]} in {repository}',
+            f"/repos/{event.repository}/statuses/{sha}",
+            f'post status "{context}" on {sha[:12]} in {event.repository}',
         )
         return post_status(
             request, {"state": state, "context": context, "description": description}, target_url

@@ -35,7 +35,15 @@ from knargo.forges.payload import (
     req_str,
 )
 
-__all__ = ["FILES", "STATUSES", "WEBHOOKS", "GitLabFiles", "GitLabStatuses", "GitLabWebhooks"]
+__all__ = [
+    "FILES",
+    "STATUSES",
+    "WEBHOOKS",
+    "GitLabFiles",
+    "GitLabStatuses",
+    "GitLabWebhooks",
+    "status_ref",
+]
 
 MR_ACTIONS = frozenset({"open", "reopen"})
 # `X-Gitlab-Event` values, for payloads without `object_kind`.
@@ -199,6 +207,11 @@ class GitLabFiles:
             {"ref": ref},
         )
 
+    def repository(self, forge: Forge, token: str | None, repository: str) -> ApiRequest:
+        return self._request(
+            forge, token, f"/projects/{quote(repository, safe='')}", f"read {repository}"
+        )
+
     def compare(
         self, forge: Forge, token: str | None, repository: str, base: str, head: str
     ) -> ApiRequest:
@@ -213,6 +226,11 @@ class GitLabFiles:
     def compare_paths(self, body: Any) -> list[str]:
         diffs = body.get("diffs") if isinstance(body, Mapping) else None
         return paths_of(diffs, "new_path", "old_path")
+
+    def ahead_by(self, body: Any) -> int | None:
+        """The compare is from the merge base (`straight=false`): its commits are the head's."""
+        commits = body.get("commits") if isinstance(body, Mapping) else None
+        return len(commits) if isinstance(commits, list) else None
 
     def pull_request_files(
         self, forge: Forge, token: str | None, repository: str, number: int, page: int
@@ -247,15 +265,15 @@ class GitLabStatuses:
     description_limit = 255
 
     def list_statuses(
-        self, forge: Forge, token: str | None, repository: str, sha: str
+        self, forge: Forge, token: str | None, event: GitEvent, sha: str
     ) -> ApiRequest:
         # Without `all=true` GitLab lists the latest status of each name.
         return FILES._request(
             forge,
             token,
-            f"/projects/{quote(repository, safe='')}/repository/commits/{sha}/statuses",
-            f"read the statuses of {sha[:12]} in {repository}",
-            {"per_page": "100"},
+            f"/projects/{quote(event.repository, safe='')}/repository/commits/{sha}/statuses",
+            f"read the statuses of {sha[:12]} in {event.repository}",
+            {"ref": status_ref(event), "per_page": "100"},
         )
 
     def current(self, body: Any) -> list[tuple[str, str, str, str | None]]:
@@ -276,7 +294,7 @@ class GitLabStatuses:
         self,
         forge: Forge,
         token: str | None,
-        repository: str,
+        event: GitEvent,
         sha: str,
         state: str,
         context: str,
@@ -286,12 +304,22 @@ class GitLabStatuses:
         request = FILES._request(
             forge,
             token,
-            f"/projects/{quote(repository, safe='')}/statuses/{sha}",
-            f'post status "{context}" on {sha[:12]} in {repository}',
+            f"/projects/{quote(event.repository, safe='')}/statuses/{sha}",
+            f'post status "{context}" on {sha[:12]} in {event.repository}',
         )
-        return post_status(
-            request, {"state": state, "name": context, "description": description}, target_url
-        )
+        body = {"state": state, "ref": status_ref(event), "name": context}
+        return post_status(request, body | {"description": description}, target_url)
+
+
+def status_ref(event: GitEvent) -> str:
+    """The ref a status belongs to: GitLab keeps one pipeline per commit and ref, and without
+    a ref guesses the first branch holding the commit, or answers 404 "References for commit"
+    (https://docs.gitlab.com/api/commits/#set-commit-pipeline-status). A branch or tag by its
+    name; a merge request from a fork by the ref GitLab keeps its commits under in the target
+    project (the fork's branch is not there)."""
+    if event.kind is EventKind.PULL_REQUEST and event.fork and event.pr_number is not None:
+        return f"refs/merge-requests/{event.pr_number}/head"
+    return event.ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
 
 
 STATUSES = GitLabStatuses()

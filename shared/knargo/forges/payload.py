@@ -137,14 +137,25 @@ class FileApi(Protocol):
         """The raw content of `path` at `ref` (404 when there is no such file)."""
         ...
 
+    def repository(self, forge: Forge, token: str | None, repository: str) -> ApiRequest:
+        """The repository itself (404 when the token cannot see it: the forges do not say 403
+        for a private repository)."""
+        ...
+
     def compare(
         self, forge: Forge, token: str | None, repository: str, base: str, head: str
     ) -> ApiRequest:
         """The changes between two commits."""
         ...
 
-    def compare_paths(self, body: Any) -> list[str]:
-        """Changed paths in a compare response (old and new names of renamed files)."""
+    def compare_paths(self, body: Any) -> list[str] | None:
+        """Changed paths in a compare response (old and new names of renamed files); None
+        when the forge may have listed only some of them."""
+        ...
+
+    def ahead_by(self, body: Any) -> int | None:
+        """In a compare response, how many commits the head has that the base lacks (0: the
+        head is the base or one of its ancestors); None when the answer does not say."""
         ...
 
     def pull_request_files(
@@ -169,7 +180,7 @@ class StatusApi(Protocol):
     """The longest description the forge takes, in characters."""
 
     def list_statuses(
-        self, forge: Forge, token: str | None, repository: str, sha: str
+        self, forge: Forge, token: str | None, event: GitEvent, sha: str
     ) -> ApiRequest:
         """The latest status of every context of a commit, in one request."""
         ...
@@ -182,7 +193,7 @@ class StatusApi(Protocol):
         self,
         forge: Forge,
         token: str | None,
-        repository: str,
+        event: GitEvent,
         sha: str,
         state: str,
         context: str,

@@ -38,6 +38,8 @@ class Files(Protocol):
 
     def changed_paths(self, event: GitEvent) -> list[str] | None: ...
 
+    def commits_between(self, event: GitEvent, base: str, head: str) -> int | None: ...
+
 
 class Workflows(Protocol):
     def create_workflow(self, manifest: Mapping[str, Any]) -> bool: ...
@@ -87,14 +89,18 @@ def generate(
         return _rejected(
             event, [_problem(file, f"{file} is larger than {MAX_FILE_BYTES // 1024} KiB", "size")]
         )
-    except Unauthorized:
+    except Unauthorized as exc:
+        refused = (
+            f"shows no repository {event.repository} to knargo's token"
+            if exc.status == 404
+            else "refused knargo's token"
+        )
         return _rejected(
             event,
             [
                 _problem(
                     file,
-                    f'cannot read {file}: forge "{event.forge_name}" '
-                    f"refused knargo's token (check the "
+                    f'cannot read {file}: forge "{event.forge_name}" {refused} (check the '
                     f"{event.forge_name}.token credential)",
                     "forge",
                 )
@@ -102,7 +108,7 @@ def generate(
         )
     if content is None:
         if event.on_default_branch:
-            _reconcile(event, settings, [], cluster)
+            _reconcile(event, settings, [], files, cluster)
         return _skipped(event, f"no {file}", report=False)
     try:
         text = content.decode("utf-8")
@@ -134,24 +140,24 @@ def _run(
     result = plan(config, event, settings, catalog, changed_paths=changed)
     if result.rejected:
         return _rejected(event, [_problem(settings.ci_file, result.rejected, "size")], result.notes)
-    schedules = (
-        _reconcile(event, settings, result.cron_workflows, cluster)
-        if event.on_default_branch
-        else []
-    )
+    schedules: list[str] = []
+    notes = result.notes
+    if event.on_default_branch:
+        schedules, kept = _reconcile(event, settings, result.cron_workflows, files, cluster)
+        notes = [*result.notes, *kept]
     if result.workflow is None:
-        return _skipped(event, result.skipped or "nothing to run", notes=result.notes)
+        return _skipped(event, result.skipped or "nothing to run", notes=notes)
     try:
         created = cluster.create_workflow(result.workflow)
     except PermanentError as exc:  # the API server refused the manifest itself
-        return _rejected(event, [_problem(settings.ci_file, str(exc), "cluster")], result.notes)
+        return _rejected(event, [_problem(settings.ci_file, str(exc), "cluster")], notes)
     meta = result.workflow["metadata"]
     name, namespace = meta.get("name", ""), meta.get("namespace", settings.namespace)
     return Reply(
         events.PIPELINE_SUBMITTED,
         events.PipelineSubmitted(
             event=event,
-            notes=result.notes,
+            notes=notes,
             namespace=namespace,
             workflow=name,
             ui_url=f"{settings.argo_ui_url.rstrip('/')}/workflows/{namespace}/{name}",
@@ -175,21 +181,45 @@ def _filters_paths(config: CiConfig, event: GitEvent) -> bool:
 
 
 def _reconcile(
-    event: GitEvent, settings: Settings, desired: list[Any], cluster: Workflows
-) -> list[str]:
-    """Apply the CronWorkflows the file declares; delete the repository's others."""
+    event: GitEvent, settings: Settings, desired: list[Any], files: Files, cluster: Workflows
+) -> tuple[list[str], list[str]]:
+    """Apply the CronWorkflows the file declares; delete the repository's others. Never
+    backwards: when the commit is an ancestor of one the schedules are pinned to (a push
+    delivered late, or again), nothing changes. Returns the names applied, and a note when
+    the schedules were kept."""
     repository_id = naming.repository_id(event.forge_name, event.repository)
     selector = ",".join(
         f"{k}={v}" for k, v in {**MANAGED_BY, LABEL + "repository-id": repository_id}.items()
     )
     existing = cluster.cron_workflows(settings.namespace, selector)
+    newer = _newer_pin(event, existing, files)
+    if newer is not None:
+        return [], [
+            f"on.schedule: the schedules stay pinned to {newer[:12]}, which already contains "
+            f"this commit ({event.sha[:12]})"
+        ]
     names = []
     for manifest in desired:
         cluster.apply_cron_workflow(manifest)
         names.append(manifest["metadata"]["name"])
     for name in sorted(set(existing) - set(names)):
         cluster.delete_cron_workflow(settings.namespace, name)
-    return names
+    return names, []
+
+
+def _newer_pin(
+    event: GitEvent, existing: Mapping[str, Mapping[str, Any]], files: Files
+) -> str | None:
+    """A commit the existing CronWorkflows are pinned to that descends from the event's.
+
+    A commit that is neither (after a force push) is not newer: the schedules follow the
+    branch. When the forge cannot say, neither."""
+    pins = set()
+    for cron in existing.values():
+        pin = ((cron.get("metadata") or {}).get("annotations") or {}).get(LABEL + "sha")
+        if isinstance(pin, str) and pin and pin != event.sha:
+            pins.add(pin)
+    return next((p for p in sorted(pins) if files.commits_between(event, p, event.sha) == 0), None)
 
 
 def _problem(file: str, message: str, rule: str) -> Diagnostic:

@@ -6,7 +6,10 @@ Every context is `<prefix>` (the pipeline) or `<prefix>/<job>`; scheduled runs u
 ("queued", "running") so repeated updates change nothing. `due` compares the wanted statuses
 with the ones the forge has and keeps only transitions (a new state or description; a link
 that only gains the Workflow's uid or node is no transition), never moving a context of the
-same run (the same Workflow) backwards: queued, running, final.
+same run (the same Workflow) backwards: queued, running, final. A skip reply (skipped, no
+link: `on:` filtered this event out) only fills a context that shows nothing or another skip:
+a push and a pull request of one commit share the context, and a skipped push must never turn
+green what the pull request's run shows, whatever the order they arrive in.
 """
 
 from __future__ import annotations
@@ -201,6 +204,11 @@ def _rank(status: Current | Update, final_states: frozenset[str] = frozenset()) 
     return int(status.description == "running")
 
 
+def _is_reply_skip(update: Update) -> bool:
+    """A `pipeline.skipped` reply: skipped, and no run (no link) behind it."""
+    return update.state is State.SKIPPED and not update.target_url
+
+
 def due(
     current: Iterable[Current],
     wanted: Iterable[Update],
@@ -216,6 +224,12 @@ def due(
             update.context, update.state, shorten(update.description, limit), update.target_url
         )
         shown = latest.get(update.context.lower())
+        if (
+            _is_reply_skip(update)
+            and shown is not None
+            and (shown.target_url or shown.state != forge_state[State.SKIPPED])
+        ):
+            continue  # a skip only stands in for a run: it never replaces a result
         if shown is not None:
             same_run = _run(shown.target_url) == _run(update.target_url)
             same = (

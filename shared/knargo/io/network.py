@@ -5,6 +5,10 @@
 delivery after 5-10 s; then it raises `BrokerUnavailable`, which the webhook answers with 503
 so the forge shows a failed delivery that can be redelivered. One client is reused for every
 request of a process.
+
+`ForgeClient` sends the forge modules' request values. It follows redirects within the API's
+origin (GitHub moves renamed repositories that way) and strips every credential header from
+a redirect to another origin.
 """
 
 from __future__ import annotations
@@ -126,7 +130,6 @@ class ForgeClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             transport=transport,
             headers={"user-agent": "knargo"},
-            follow_redirects=True,
         )
 
     def send(
@@ -153,19 +156,16 @@ class ForgeClient:
 
     def _send(self, request: ApiRequest, limit: int | None) -> ApiResponse:
         try:
-            with self._client.stream(
-                request.method,
-                request.url,
-                headers=dict(request.headers),
-                params=dict(request.params),
-                json=request.json,
-            ) as response:
+            response = self._follow(request)
+            try:
                 error = forge_error(request.operation, response.status_code, response.headers)
                 if error is not None:
                     error.detail = _detail(response)
                     raise error
                 body = _read(response, limit, request.operation)
                 return ApiResponse(response.status_code, dict(response.headers), body)
+            finally:
+                response.close()
         except httpx.TimeoutException:
             raise ForgeUnavailable(
                 f"{request.operation}: the forge did not answer in time"
@@ -173,8 +173,41 @@ class ForgeClient:
         except httpx.TransportError as exc:
             raise ForgeUnavailable(f"{request.operation}: {type(exc).__name__}") from None
 
+    def _follow(self, request: ApiRequest) -> httpx.Response:
+        """The answer, after redirects (GitHub's renamed repositories); a redirect to another
+        origin keeps none of the request's own headers but those that say what to answer
+        (httpx would drop only `Authorization`, not `PRIVATE-TOKEN` or any other token)."""
+        outgoing = self._client.build_request(
+            request.method,
+            request.url,
+            headers=dict(request.headers),
+            params=dict(request.params),
+            json=request.json,
+        )
+        origin = _origin(outgoing.url)
+        own = {name.lower() for name in request.headers} - _SAFE_ACROSS_ORIGINS
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._client.send(outgoing, stream=True)
+            following = response.next_request
+            if following is None:
+                return response
+            response.close()
+            if _origin(following.url) != origin:
+                for name in own:
+                    following.headers.pop(name, None)
+            outgoing = following
+        raise ForgeUnavailable(f"{request.operation}: more than {MAX_REDIRECTS} redirects")
+
     def close(self) -> None:
         self._client.close()
+
+
+MAX_REDIRECTS = 5
+_SAFE_ACROSS_ORIGINS = frozenset({"accept", "x-github-api-version"})
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
 
 
 def _detail(response: httpx.Response, limit: int = 1024) -> str:
@@ -224,7 +257,11 @@ class ForgeReader:
         return forge, token.reveal().decode() if token else None, FILES[forge.kind]
 
     def read_file(self, event: GitEvent, path: str, limit: int) -> bytes | None:
-        """The file at the event's commit, None if there is none; TooLarge over `limit`."""
+        """The file at the event's commit, None if there is none; TooLarge over `limit`.
+
+        Forges answer 404 for a file that is not there and for a private repository the token
+        cannot see alike: after a 404 the repository is read, and when that is 404 too this
+        raises Unauthorized (status 404), never None."""
         forge, token, api = self._where(event)
         try:
             return self.client.send(
@@ -234,7 +271,18 @@ class ForgeReader:
                 kind="file",
             ).body
         except NotFound:
-            return None
+            pass
+        try:
+            self.client.send(
+                api.repository(forge, token, event.repository), forge=forge.name, kind="repository"
+            )
+        except NotFound:
+            raise Unauthorized(
+                f"read {path} of {event.repository}: the forge shows no repository "
+                f"{event.repository} to knargo's token (HTTP 404)",
+                404,
+            ) from None
+        return None
 
     def changed_paths(self, event: GitEvent) -> list[str] | None:
         """Paths the push or pull request changes; None when the forge cannot say (a new
@@ -250,6 +298,17 @@ class ForgeReader:
             return api.compare_paths(response.json())
         except (NotFound, Unauthorized):
             return None  # e.g. `before` was force-pushed away: the paths are unknown
+
+    def commits_between(self, event: GitEvent, base: str, head: str) -> int | None:
+        """How many commits `head` has that `base` lacks (0: `head` is `base` or one of its
+        ancestors); None when the forge cannot say (an unknown or unrelated commit)."""
+        forge, token, api = self._where(event)
+        request = api.compare(forge, token, event.repository, base, head)
+        try:
+            response = self.client.send(request, forge=forge.name, kind="compare")
+        except (NotFound, Unauthorized):
+            return None
+        return api.ahead_by(response.json())
 
     def _pull_request_paths(
         self, forge: Forge, token: str | None, api: FileApi, event: GitEvent
@@ -289,7 +348,7 @@ class StatusClient:
 
     def current(self, event: GitEvent, sha: str) -> list[Current]:
         forge, token, api = self._where(event)
-        request = api.list_statuses(forge, token, event.repository, sha)
+        request = api.list_statuses(forge, token, event, sha)
         body = self.client.send(request, forge=forge.name, kind="list_statuses").json()
         return [Current(*entry) for entry in api.current(body)]
 
@@ -298,7 +357,7 @@ class StatusClient:
         request = api.create_status(
             forge,
             token,
-            event.repository,
+            event,
             sha,
             api.states[update.state],
             update.context,

@@ -90,6 +90,13 @@ class GitFiles:
             return None
         return [path for path in listed.split("\x00") if path]
 
+    def commits_between(self, event: GitEvent, base: str, head: str) -> int | None:
+        """Commits of `head` that `base` lacks; None when either is not in the repository."""
+        try:
+            return int(git(self.repository, "rev-list", "--count", f"{base}..{head}"))
+        except (GitError, ValueError):
+            return None
+
     def _merge_base(self, event: GitEvent) -> str:
         """Where the pull request's head left its base branch (local or origin's)."""
         for base in (event.base_ref or "", f"refs/remotes/origin/{event.base_branch}"):
