@@ -33,6 +33,7 @@ from knargo.contract.events import GitEvent
 from knargo.language.lint import check
 from knargo.translation import jobpod
 from knargo.translation.plan import plan
+from knargo.translation.templates import with_defaults
 
 _MISSING = missing_git()
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
@@ -243,7 +244,10 @@ def _pipeline(
     assert checked.config is not None, checked.diagnostics
     result = plan(checked.config, event, Settings.embedded())
     assert result.workflow is not None, result.skipped
-    (template,) = [t for t in result.workflow["spec"]["templates"] if "container" in t]
+    spec = result.workflow["spec"]
+    (template,) = [
+        with_defaults(spec["templateDefaults"], t) for t in spec["templates"] if "container" in t
+    ]
     (init,) = template["initContainers"]
     assert init["name"] == "checkout"
     assert init["command"] == ["sh", "-c", jobpod.INIT_SCRIPT]
