@@ -83,7 +83,7 @@ def _manifest(run: str, env: dict[str, str], event: GitEvent = EVENT) -> dict[st
     return translate(config, event, Settings.embedded())[0]
 
 
-def _kubelet_expand(value: str, defined: Mapping[str, str]) -> str:
+def kubelet_expand(value: str, defined: Mapping[str, str]) -> str:
     """What the kubelet makes of an `env[].value`: `$$` is `$`, `$(NAME)` expands if defined."""
     out: list[str] = []
     cursor, checkpoint = 0, 0
@@ -117,7 +117,7 @@ def _kubelet(container: Mapping[str, Any]) -> dict[str, str]:
     resolved: dict[str, str] = {}
     for variable in container.get("env", []):
         if "value" in variable:
-            resolved[variable["name"]] = _kubelet_expand(variable["value"], resolved)
+            resolved[variable["name"]] = kubelet_expand(variable["value"], resolved)
     return resolved
 
 
@@ -199,11 +199,11 @@ def test_user_text_and_event_values_arrive_byte_for_byte(
 @given(value=text)
 def test_the_kubelet_model_rewrites_what_kubernetes_rewrites(value: str) -> None:
     """The model used above is not the identity: `$$` and defined `$(NAME)` change."""
-    assert _kubelet_expand("a$$b", {}) == "a$b"
-    assert _kubelet_expand("x$(CI)y", {"CI": "true"}) == "xtruey"
-    assert _kubelet_expand("x$(NOPE)y $( $", {}) == "x$(NOPE)y $( $"
+    assert kubelet_expand("a$$b", {}) == "a$b"
+    assert kubelet_expand("x$(CI)y", {"CI": "true"}) == "xtruey"
+    assert kubelet_expand("x$(NOPE)y $( $", {}) == "x$(NOPE)y $( $"
     if "$" not in value:
-        assert _kubelet_expand(value, {"CI": "true"}) == value
+        assert kubelet_expand(value, {"CI": "true"}) == value
 
 
 def test_values_argo_or_kubernetes_rewrite_are_not_plain_env_vars() -> None:
