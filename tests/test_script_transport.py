@@ -154,17 +154,39 @@ def _assert_no_plain_value_is_rewritten(manifest: dict[str, Any]) -> None:
             assert _kubelet(container) == written
 
 
-events = st.builds(
-    lambda ref, repository, clone_url, sha: EVENT.model_copy(
-        update={"ref": ref, "repository": repository, "clone_url": clone_url, "sha": sha}
+refs = st.one_of(st.just("refs/heads/main"), text.map(lambda t: "refs/heads/" + t))
+pull_requests = st.one_of(
+    st.just({}),
+    st.fixed_dictionaries(
+        {
+            "kind": st.just("pull_request"),
+            "pr_number": st.integers(1, 10**6),
+            "base_ref": refs,
+            "head_repository": text,
+            "fork": st.booleans(),
+        }
     ),
-    ref=st.one_of(st.just("refs/heads/main"), text.map(lambda t: "refs/heads/" + t)),
-    repository=st.one_of(st.just("acme/api"), text.map(lambda t: "acme/" + t)),
-    clone_url=st.one_of(st.just("https://github.com/acme/api.git"), text),
-    sha=st.one_of(st.just("a" * 40), text),
+)
+events = st.builds(
+    lambda fields, pull: GitEvent.model_validate(
+        {**EVENT.model_dump(exclude_none=True), **fields, **pull}
+    ),
+    st.fixed_dictionaries(
+        {
+            "ref": refs,
+            "repository": st.one_of(st.just("acme/api"), text.map(lambda t: "acme/" + t)),
+            "repository_url": text.map(lambda t: "https://github.com/" + t),
+            "clone_url": st.one_of(st.just("https://github.com/acme/api.git"), text),
+            "sha": st.one_of(st.just("a" * 40), text),
+            "default_branch": st.one_of(st.just("main"), text.filter(bool)),
+            "sender": text,
+            "delivery_id": text.filter(bool),
+        }
+    ),
+    pull_requests,
 )
 CHECKOUT = ["KNARGO_CLONE_URL", "KNARGO_SHA", "KNARGO_FETCH_REF"]
-JOB = ["VALUE", "OTHER", "KNARGO_REF", "KNARGO_REPOSITORY", "KNARGO_SHA"]
+JOB = ["VALUE", "OTHER", "KNARGO_REF", "KNARGO_REPOSITORY", "KNARGO_SHA", "KNARGO_PULL_REQUEST"]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -183,7 +205,9 @@ def test_user_text_and_event_values_arrive_byte_for_byte(
     assert _shell_sees(init_env, checkout_env, CHECKOUT) == {
         "KNARGO_CLONE_URL": event.clone_url,
         "KNARGO_SHA": event.sha,
-        "KNARGO_FETCH_REF": event.ref,
+        "KNARGO_FETCH_REF": (
+            event.ref if event.pr_number is None else f"refs/pull/{event.pr_number}/head"
+        ),
     }
     # The checkout writes the job's env file from its KNARGO_ENV; the job's shell sources it.
     job_env = _decoded(init_env, "KNARGO_ENV")
@@ -193,6 +217,7 @@ def test_user_text_and_event_values_arrive_byte_for_byte(
         "KNARGO_REF": event.ref,
         "KNARGO_REPOSITORY": event.repository,
         "KNARGO_SHA": event.sha,
+        "KNARGO_PULL_REQUEST": "" if event.pr_number is None else str(event.pr_number),
     }
 
 

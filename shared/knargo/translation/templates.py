@@ -1,8 +1,12 @@
 """The WorkflowSpec of one run: a DAG template `pipeline` and one container template per job.
 
 Each job template runs the checkout init container (`knargo.translation.jobpod`) and then the job's
-image with its environment, secrets (`secretKeyRef`, never values), runner resources,
-timeout and retries.
+image with its environment, secrets (`secretKeyRef`, never values), runner resources and
+security context, timeout and retries. What every job's containers have alike (the checkout
+container, the job container's command, mounts and shared env vars) is written once, in
+`templateDefaults`, which Argo merges back into each template (`factor_defaults`,
+`with_defaults`). Job pods mount no API token in the job's container: Argo's executor gets the
+pipeline account's through `executor.serviceAccountName`.
 """
 
 from __future__ import annotations
