@@ -118,6 +118,11 @@ def test_runners_list_json_and_the_built_in_default(tmp_path: Path, capsys: Capt
             "limits": {"memory": "1Gi"},
             "nodeSelector": {},
             "tolerations": [],
+            "security": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": [],
+                "seccomp": "RuntimeDefault",
+            },
         }
     ]
 

@@ -33,6 +33,8 @@ from knargo.contract.events import GitEvent
 from knargo.language.lint import check
 from knargo.translation import jobpod
 from knargo.translation.plan import plan
+from knargo.translation.templates import with_defaults
+from test_script_transport import kubelet_expand
 
 _MISSING = missing_git()
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
@@ -40,6 +42,7 @@ pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 REPOSITORY = "upstream.git"
 TOKEN = "s3cr3t-forge-token"
 FALLBACK = "by id failed; fetching"
+DOLLARS = "x$$y"
 CAT_VERSION = "jobs:\n  build:\n    image: alpine:3.20\n    run: cat version.txt\n"
 
 
@@ -129,6 +132,9 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Upstream:
             bare, "for-each-ref", "--contains", commit, "refs/heads", "refs/tags", env=env
         )
 
+    # A valid branch name that Kubernetes would rewrite in a plain env value ($$ -> $).
+    _git(bare, "branch", DOLLARS, "main", env=env)
+
     tag_object = _git(bare, "rev-parse", "v1.0.0", env=env)
     tag_commit = _git(bare, "rev-parse", "v1.0.0^{commit}", env=env)
     assert tag_object != tag_commit == first
@@ -201,11 +207,12 @@ class Ran:
 
 
 def _values(container: dict[str, Any], secrets: dict[tuple[str, str], str]) -> dict[str, str]:
-    """A container's env as Kubernetes resolves it; `secrets` by (Secret name, key)."""
-    values = {}
+    """A container's env as the kubelet resolves it (`$$`, `$(NAME)`); `secrets` by (Secret
+    name, key)."""
+    values: dict[str, str] = {}
     for variable in container.get("env", []):
         if "value" in variable:
-            values[variable["name"]] = variable["value"]
+            values[variable["name"]] = kubelet_expand(variable["value"], values)
         else:
             ref = variable["valueFrom"]["secretKeyRef"]
             values[variable["name"]] = secrets[ref["name"], ref["key"]]
@@ -243,7 +250,10 @@ def _pipeline(
     assert checked.config is not None, checked.diagnostics
     result = plan(checked.config, event, Settings.embedded())
     assert result.workflow is not None, result.skipped
-    (template,) = [t for t in result.workflow["spec"]["templates"] if "container" in t]
+    spec = result.workflow["spec"]
+    (template,) = [
+        with_defaults(spec["templateDefaults"], t) for t in spec["templates"] if "container" in t
+    ]
     (init,) = template["initContainers"]
     assert init["name"] == "checkout"
     assert init["command"] == ["sh", "-c", jobpod.INIT_SCRIPT]
@@ -402,6 +412,16 @@ def test_fallback_fetches_the_event_ref_when_fetch_by_id_is_refused(
     assert f"does not allow request for unadvertised object {sha}" in ran.init.stderr
     assert server.protocols and set(server.protocols) == {""}, server.protocols
     assert _job_output(ran) == expected
+
+
+def test_the_fallback_fetches_a_branch_whose_name_kubernetes_would_rewrite(
+    tmp_path: Path, upstream: Upstream, serve: Serve
+) -> None:
+    event = _event("push", f"refs/heads/{DOLLARS}", upstream.main_build)
+    ran = _pipeline(tmp_path, CAT_VERSION, event, serve(refuse_fetch_by_id=True))
+    _assert_checked_out(ran, upstream.main_build, fallback=True)
+    assert f"fetching refs/heads/{DOLLARS}" in ran.init.stderr
+    assert _job_output(ran) == "main-2"
 
 
 def test_a_tip_is_fetched_by_id_even_when_unadvertised_wants_are_refused(

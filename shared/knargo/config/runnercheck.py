@@ -21,7 +21,53 @@ from knargo.formats.locate import quote_list, suggest
 
 __all__ = ["check_runners", "runners_of"]
 
-_RUNNER_KEYS = ("limits", "nodeSelector", "requests", "tolerations")
+_RUNNER_KEYS = ("limits", "nodeSelector", "requests", "security", "tolerations")
+_SECURITY_KEYS = ("allowPrivilegeEscalation", "capabilities", "seccomp")
+_SECCOMP = ("RuntimeDefault", "Unconfined")
+# Linux capabilities as Kubernetes names them (without CAP_), from capabilities(7).
+_CAPABILITIES = [
+    "AUDIT_CONTROL",
+    "AUDIT_READ",
+    "AUDIT_WRITE",
+    "BLOCK_SUSPEND",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "KILL",
+    "LEASE",
+    "LINUX_IMMUTABLE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "MKNOD",
+    "NET_ADMIN",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_RAW",
+    "PERFMON",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYSLOG",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_CHROOT",
+    "SYS_MODULE",
+    "SYS_NICE",
+    "SYS_PACCT",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "WAKE_ALARM",
+]
 _TOLERATION_KEYS = ("effect", "key", "operator", "tolerationSeconds", "value")
 _CHOICES = {
     "operator": ("Equal", "Exists"),
@@ -35,6 +81,7 @@ _KINDS: dict[type, str] = {
     list: "a list",
     str: "a string",
     int: "a whole number",
+    bool: "true or false",
 }
 Path = positions.Path
 
@@ -47,11 +94,16 @@ class _Checker:
         self.found: list[Diagnostic] = []
 
     def error(self, path: Path, message: str, rule: str = "schema", on_key: bool = False) -> None:
+        self.report(Severity.ERROR, path, message, rule, on_key)
+
+    def report(
+        self, severity: Severity, path: Path, message: str, rule: str, on_key: bool = False
+    ) -> None:
         mark = self.doc.key_mark(path) if on_key else self.doc.value_mark(path)
-        self.found.append(Diagnostic(self.file, mark.line, mark.col, Severity.ERROR, message, rule))
+        self.found.append(Diagnostic(self.file, mark.line, mark.col, severity, message, rule))
 
     def expect(self, path: Path, value: Any, kind: type, what: str) -> bool:
-        if isinstance(value, kind) and not isinstance(value, bool):
+        if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
             return True
         self.error(path, f"{what} must be {_KINDS[kind]}, not {_show(value)}")
         return False
@@ -81,6 +133,8 @@ class _Checker:
                 self.toleration(
                     (*path, "tolerations", i), toleration, f"toleration {i + 1} of {where}"
                 )
+        if "security" in value:
+            self.security((*path, "security"), value["security"], f"security of {where}")
 
     def resources(self, path: Path, value: Any, where: str) -> dict[str, Fraction]:
         amounts: dict[str, Fraction] = {}
@@ -130,6 +184,39 @@ class _Checker:
                 "-, _ and ., starting and ending with a letter or digit)"
             )
             self.error(path, message, "node-selector")
+
+    def security(self, path: Path, value: Any, where: str) -> None:
+        if not self.expect(path, value, dict, where):
+            return
+        self.keys(path, value, _SECURITY_KEYS, where)
+        relaxed: list[str] = []
+        escalation = value.get("allowPrivilegeEscalation", False)
+        at = (*path, "allowPrivilegeEscalation")
+        if self.expect(at, escalation, bool, f"allowPrivilegeEscalation of {where}") and escalation:
+            relaxed.append("privilege escalation")
+        capabilities = value.get("capabilities", [])
+        if self.expect((*path, "capabilities"), capabilities, list, f"capabilities of {where}"):
+            for i, name in enumerate(capabilities):
+                at, what = (*path, "capabilities", i), f"capability {i + 1} of {where}"
+                if not self.expect(at, name, str, what):
+                    continue
+                if name not in _CAPABILITIES:
+                    message = f'unknown capability "{name}" in {where}'
+                    self.error(at, message + suggest(name.removeprefix("CAP_"), _CAPABILITIES))
+            relaxed += [f"capability {c}" for c in capabilities if isinstance(c, str)]
+        seccomp = value.get("seccomp", "RuntimeDefault")
+        if self.expect((*path, "seccomp"), seccomp, str, f"seccomp of {where}"):
+            if seccomp not in _SECCOMP:
+                message = f'unknown seccomp "{seccomp}" in {where} (expected one of: '
+                self.error((*path, "seccomp"), message + f"{quote_list(_SECCOMP)})")
+            elif seccomp == "Unconfined":
+                relaxed.append("no seccomp profile")
+        if relaxed:
+            message = (
+                f"{where} relaxes the job container ({', '.join(relaxed)}): every job on this "
+                "runner, a fork's pull request included, gets it"
+            )
+            self.report(Severity.WARNING, path, message, "security", on_key=True)
 
     def toleration(self, path: Path, value: Any, where: str) -> None:
         if not self.expect(path, value, dict, where):

@@ -60,6 +60,25 @@ class Toleration(_Model):
     toleration_seconds: int | None = Field(default=None, alias="tolerationSeconds")
 
 
+class RunnerSecurity(_Model):
+    """How far a runner alias relaxes the job container's default security context.
+
+    By default a job's container cannot gain privileges (`allowPrivilegeEscalation: false`),
+    has every Linux capability dropped and runs under the runtime's default seccomp profile.
+    """
+
+    allow_privilege_escalation: bool = Field(default=False, alias="allowPrivilegeEscalation")
+    """Let processes gain privileges (setuid binaries such as `sudo`)."""
+    capabilities: list[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]] = []
+    """Capabilities added back after dropping all, e.g. `[CHOWN, SETUID, SETGID]` (apt-get)."""
+    seccomp: Literal["RuntimeDefault", "Unconfined"] = "RuntimeDefault"
+    """The seccomp profile type."""
+
+    @property
+    def relaxed(self) -> bool:
+        return self != RunnerSecurity()
+
+
 class Runner(_Model):
     """A runner alias: what a job with `runner: <alias>` gets."""
 
@@ -71,6 +90,8 @@ class Runner(_Model):
     """Node labels the pod must land on."""
     tolerations: list[Toleration] = []
     """Taints the pod tolerates."""
+    security: RunnerSecurity = RunnerSecurity()
+    """What the job's container may do beyond the strict default (see docs/deploy.md)."""
 
 
 class Forge(_Model):

@@ -110,4 +110,10 @@ def secret_object_name(scope: str, name: str) -> str:
 
 def annotations_safe(values: Mapping[str, str]) -> dict[str, str]:
     """Values with `{{` broken up, so Argo's templating never sees a tag in them."""
-    return {k: v.replace("{{", "{ {") for k, v in values.items()}
+    return {k: _break_tags(v) for k, v in values.items()}
+
+
+def _break_tags(value: str) -> str:
+    while "{{" in value:  # one pass leaves `{{{{` as `{ {{ {`
+        value = value.replace("{{", "{ {")
+    return value

@@ -31,7 +31,7 @@ from knargo.local.nodes import WorkflowStatus
 from knargo.local.pod import CannotStart, Outcome, Pod, Processes, prepare, run_attempt
 from knargo.local.retry import attempts, backoff, retried
 from knargo.local.secrets import Secrets
-from knargo.translation.templates import ENTRYPOINT
+from knargo.translation.templates import ENTRYPOINT, with_defaults
 
 __all__ = ["Executor", "Options", "log_path"]
 
@@ -97,7 +97,8 @@ class _Run:
         self.name, self.namespace = meta["name"], meta["namespace"]
         self.scope = GitEvent.model_validate(json.loads(meta["annotations"][GIT_EVENT])).scope
         spec = workflow["spec"]
-        self.templates = {t["name"]: t for t in spec["templates"]}
+        defaults = spec.get("templateDefaults")
+        self.templates = {t["name"]: with_defaults(defaults, t) for t in spec["templates"]}
         self.tasks = {t["name"]: t for t in self.templates[ENTRYPOINT]["dag"]["tasks"]}
         self.status = WorkflowStatus(self.name)
         self.results: dict[str, str] = {}

@@ -1,9 +1,11 @@
 """What runs inside a job's pod: the checkout init container and the script's entry point.
 
 Argo rewrites `{{...}}` anywhere in a template (command, args, env values) and has no escape
-syntax, so user text never goes into a manifest as is. The `run` script, and any environment
-value that contains `{{`, travel base64-encoded in environment variables of the init
-container, which decodes them into a volume shared with the job's container. The shell code
+syntax, and Kubernetes rewrites `$$` and `$(NAME)` in plain `env[].value`s, so user text and
+values taken from the event never go into a manifest as is when they contain one of those. The
+`run` script, and any such environment value, travel base64-encoded in environment variables of
+the init container, which decodes them into a volume shared with the job's container (and
+sources its own, the checkout's event values, before it fetches). The shell code
 here is ours and contains no `{{`; a test runs it against a real git server.
 
 Checkout: a shallow fetch of exactly the commit (`git fetch --depth=1 origin <sha>`, which
@@ -33,6 +35,10 @@ HOME = "/knargo"
 
 INIT_SCRIPT = """\
 set -eu
+if [ -n "${KNARGO_CHECKOUT_ENV:-}" ]; then
+  printf '%s' "$KNARGO_CHECKOUT_ENV" | base64 -d > "$KNARGO_HOME/checkout-env"
+  . "$KNARGO_HOME/checkout-env"
+fi
 printf '%s' "$KNARGO_SCRIPT" | base64 -d > "$KNARGO_HOME/script"
 if [ -n "${KNARGO_ENV:-}" ]; then
   printf '%s' "$KNARGO_ENV" | base64 -d > "$KNARGO_HOME/env"
@@ -71,8 +77,12 @@ def encode(text: str) -> str:
 
 
 def needs_encoding(value: str) -> bool:
-    """Whether Argo would template `value` (it contains a `{{`)."""
-    return "{{" in value
+    """Whether Argo or Kubernetes would rewrite `value` as a plain `env[].value`.
+
+    Argo templates `{{`; Kubernetes turns `$$` into `$` and expands `$(NAME)` when NAME is
+    set earlier in the container's environment.
+    """
+    return "{{" in value or "$(" in value or "$$" in value
 
 
 def env_file(values: Mapping[str, str]) -> str:

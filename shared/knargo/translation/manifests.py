@@ -17,6 +17,7 @@ from typing import Literal, NotRequired, TypedDict
 __all__ = [
     "API_VERSION",
     "Backoff",
+    "Capabilities",
     "Container",
     "ContinueOn",
     "CronWorkflow",
@@ -25,14 +26,18 @@ __all__ = [
     "DAGTemplate",
     "EnvVar",
     "EnvVarSource",
+    "ExecutorConfig",
     "Metadata",
     "ObjectMeta",
     "PodGC",
     "Resources",
     "RetryStrategy",
+    "SeccompProfile",
     "SecretKeySelector",
+    "SecurityContext",
     "TTLStrategy",
     "Template",
+    "TemplateDefaults",
     "Toleration",
     "Volume",
     "VolumeMount",
@@ -80,14 +85,32 @@ class VolumeMount(TypedDict):
     mountPath: str
 
 
+class Capabilities(TypedDict):
+    drop: list[str]
+    add: NotRequired[list[str]]
+
+
+class SeccompProfile(TypedDict):
+    type: Literal["RuntimeDefault", "Unconfined"]
+
+
+class SecurityContext(TypedDict):
+    allowPrivilegeEscalation: bool
+    capabilities: Capabilities
+    seccompProfile: SeccompProfile
+
+
 class Container(TypedDict):
+    """A container, or the part of one a template adds to `templateDefaults`."""
+
     name: NotRequired[str]
-    image: str
-    command: list[str]
-    env: list[EnvVar]
-    workingDir: str
+    image: NotRequired[str]
+    command: NotRequired[list[str]]
+    env: NotRequired[list[EnvVar]]
+    workingDir: NotRequired[str]
     resources: NotRequired[Resources]
-    volumeMounts: list[VolumeMount]
+    volumeMounts: NotRequired[list[VolumeMount]]
+    securityContext: NotRequired[SecurityContext]
 
 
 class Toleration(TypedDict, total=False):
@@ -136,7 +159,6 @@ class Template(TypedDict):
     dag: NotRequired[DAGTemplate]
     initContainers: NotRequired[list[Container]]
     container: NotRequired[Container]
-    volumes: NotRequired[list[Volume]]
     nodeSelector: NotRequired[dict[str, str]]
     tolerations: NotRequired[list[Toleration]]
     activeDeadlineSeconds: NotRequired[str]
@@ -154,12 +176,27 @@ class TTLStrategy(TypedDict):
     secondsAfterCompletion: int
 
 
+class TemplateDefaults(TypedDict):
+    """What Argo merges into every template (a strategic merge patch, the template wins)."""
+
+    initContainers: list[Container]
+    container: Container
+
+
+class ExecutorConfig(TypedDict):
+    serviceAccountName: str
+
+
 class WorkflowSpec(TypedDict):
     entrypoint: str
     serviceAccountName: str
+    automountServiceAccountToken: bool
+    executor: ExecutorConfig
     activeDeadlineSeconds: int
     podGC: PodGC
     ttlStrategy: TTLStrategy
+    volumes: list[Volume]
+    templateDefaults: TemplateDefaults
     templates: list[Template]
 
 

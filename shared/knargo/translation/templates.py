@@ -1,13 +1,18 @@
 """The WorkflowSpec of one run: a DAG template `pipeline` and one container template per job.
 
 Each job template runs the checkout init container (`knargo.translation.jobpod`) and then the job's
-image with its environment, secrets (`secretKeyRef`, never values), runner resources,
-timeout and retries.
+image with its environment, secrets (`secretKeyRef`, never values), runner resources and
+security context, timeout and retries. What every job's containers have alike (the checkout
+container, the job container's command, mounts and shared env vars) is written once, in
+`templateDefaults`, which Argo merges back into each template (`factor_defaults`,
+`with_defaults`). Job pods mount no API token in the job's container: Argo's executor gets the
+pipeline account's through `executor.serviceAccountName`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal, cast
 
 from knargo.config.catalog import SecretCatalog, SecretRef, resolve
 from knargo.config.settings import Runner, Settings, Toleration
@@ -17,7 +22,7 @@ from knargo.formats.durations import parse_duration
 from knargo.language.dialect import CiConfig, Job
 from knargo.translation import jobpod, manifests
 
-__all__ = ["ENTRYPOINT", "LABEL", "SpecBuilder"]
+__all__ = ["ENTRYPOINT", "LABEL", "SpecBuilder", "factor_defaults", "with_defaults"]
 
 LABEL = "knargo.dev/"
 ENTRYPOINT = "pipeline"
@@ -41,6 +46,14 @@ def _mounts() -> list[manifests.VolumeMount]:
     ]
 
 
+def _strict() -> manifests.SecurityContext:
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 class SpecBuilder:
     """Builds WorkflowSpecs for one event; collects notes on the way."""
 
@@ -57,9 +70,15 @@ class SpecBuilder:
         self.names = naming.template_names(config.jobs)
         self._secrets: dict[str, SecretRef] = {}
 
+    def templates(self, jobs: dict[str, Job], kind: str) -> list[manifests.Template]:
+        """Each job's whole template, before `factor_defaults` moves what they share."""
+        return [self._template(i, j, kind) for i, j in jobs.items()]
+
     def spec(self, jobs: dict[str, Job], kind: str) -> manifests.WorkflowSpec:
         """The spec running `jobs` (already selected) for an event of `kind`."""
-        templates = [self._dag(jobs)] + [self._template(i, j, kind) for i, j in jobs.items()]
+        defaults, templates = factor_defaults(
+            self.templates(jobs, kind), self.settings.checkout_image
+        )
         withheld = [i for i, j in jobs.items() if j.secrets and self.event.fork]
         if withheld:
             self.notes.append(
@@ -69,13 +88,22 @@ class SpecBuilder:
         return {
             "entrypoint": ENTRYPOINT,
             "serviceAccountName": settings.service_account,
+            # Only Argo's executor containers get a token (of this account); the job's own
+            # container gets none.
+            "automountServiceAccountToken": False,
+            "executor": {"serviceAccountName": settings.service_account},
             "activeDeadlineSeconds": settings.seconds("workflow_timeout"),
             "podGC": {
                 "strategy": "OnPodSuccess",
                 "deleteDelayDuration": f"{settings.seconds('pod_retention')}s",
             },
             "ttlStrategy": {"secondsAfterCompletion": settings.seconds("retention")},
-            "templates": templates,
+            "volumes": [
+                {"name": "workspace", "emptyDir": {}},
+                {"name": "knargo", "emptyDir": {}},
+            ],
+            "templateDefaults": defaults,
+            "templates": [self._dag(jobs), *templates],
         }
 
     def _dag(self, jobs: dict[str, Job]) -> manifests.Template:
@@ -90,6 +118,7 @@ class SpecBuilder:
         return {"name": ENTRYPOINT, "dag": {"tasks": tasks}}
 
     def _template(self, job_id: str, job: Job, kind: str) -> manifests.Template:
+        """The job's whole template; `factor_defaults` then moves what all jobs share."""
         runner = self.settings.runners.get(job.runner) or self.settings.runners["default"]
         env, encoded = self._env(job_id, job, kind)
         workdir = jobpod.WORKSPACE
@@ -105,6 +134,7 @@ class SpecBuilder:
         resources = _resources(runner)
         if resources:
             container["resources"] = resources
+        container["securityContext"] = _security(runner)
         template: manifests.Template = {
             "name": self.names[job_id],
             "metadata": {
@@ -113,7 +143,6 @@ class SpecBuilder:
             },
             "initContainers": [self._checkout(job, encoded)],
             "container": container,
-            "volumes": [{"name": "workspace", "emptyDir": {}}, {"name": "knargo", "emptyDir": {}}],
             "activeDeadlineSeconds": str(parse_duration(job.timeout or self.settings.job_timeout)),
         }
         if runner.node_selector:
@@ -126,7 +155,7 @@ class SpecBuilder:
         return template
 
     def _env(self, job_id: str, job: Job, kind: str) -> tuple[list[manifests.EnvVar], str]:
-        """Plain env vars, and an encoded env file for the values Argo would rewrite."""
+        """Plain env vars, and an encoded env file for the values Argo or Kubernetes rewrite."""
         event = self.event
         values = {
             "CI": "true",
@@ -146,16 +175,10 @@ class SpecBuilder:
             values["KNARGO_PULL_REQUEST"] = str(event.pr_number)
         values.update(self.config.env)
         values.update(job.env)
-        env: list[manifests.EnvVar] = []
-        risky: dict[str, str] = {}
-        for name, value in values.items():
-            if jobpod.needs_encoding(value):
-                risky[name] = value
-            else:
-                env.append({"name": name, "value": value})
+        env, encoded = _transport(values)
         if not event.fork:
             env += [self._secret_env(e, n) for e, n in job.secrets.items()]
-        return env, jobpod.encode(jobpod.env_file(risky)) if risky else ""
+        return env, encoded
 
     def _secret_env(self, env_name: str, secret: str) -> manifests.EnvVar:
         ref = self._secrets.get(secret)
@@ -180,15 +203,20 @@ class SpecBuilder:
         env: list[manifests.EnvVar] = [{"name": "KNARGO_SCRIPT", "value": jobpod.encode(job.run)}]
         if encoded_env:
             env.append({"name": "KNARGO_ENV", "value": encoded_env})
-        env += [
-            {"name": "KNARGO_HOME", "value": jobpod.HOME},
-            {"name": "KNARGO_WORKSPACE", "value": jobpod.WORKSPACE},
-            {"name": "KNARGO_CLONE_URL", "value": event.clone_url},
-            {"name": "KNARGO_SHA", "value": event.sha},
-            {"name": "KNARGO_FETCH_REF", "value": _fetch_ref(event)},
-        ]
+        values = {
+            "KNARGO_HOME": jobpod.HOME,
+            "KNARGO_WORKSPACE": jobpod.WORKSPACE,
+            "KNARGO_CLONE_URL": event.clone_url,
+            "KNARGO_SHA": event.sha,
+            "KNARGO_FETCH_REF": _fetch_ref(event),
+        }
         if event.private:
-            env.append({"name": "KNARGO_GIT_USERNAME", "value": _GIT_USERNAMES[event.forge_kind]})
+            values["KNARGO_GIT_USERNAME"] = _GIT_USERNAMES[event.forge_kind]
+        plain, encoded = _transport(values)
+        if encoded:
+            env.append({"name": "KNARGO_CHECKOUT_ENV", "value": encoded})
+        env += plain
+        if event.private:
             env.append(
                 {
                     "name": "KNARGO_GIT_TOKEN",
@@ -204,7 +232,140 @@ class SpecBuilder:
             "env": env,
             "workingDir": jobpod.WORKSPACE,
             "volumeMounts": _mounts(),
+            "securityContext": _strict(),
         }
+
+
+def _transport(values: dict[str, str]) -> tuple[list[manifests.EnvVar], str]:
+    """Plain env vars for the values nothing rewrites; the others as one encoded env file."""
+    plain: list[manifests.EnvVar] = []
+    risky: dict[str, str] = {}
+    for name, value in values.items():
+        if jobpod.needs_encoding(value):
+            risky[name] = value
+        else:
+            plain.append({"name": name, "value": value})
+    return plain, jobpod.encode(jobpod.env_file(risky)) if risky else ""
+
+
+# A job's own values stay in its template even when every job has the same.
+_OWN_ENV = frozenset({"KNARGO_SCRIPT", "KNARGO_ENV", "KNARGO_JOB"})
+
+
+def factor_defaults(
+    templates: list[manifests.Template], default_image: str
+) -> tuple[manifests.TemplateDefaults, list[manifests.Template]]:
+    """Move what every job's containers share into `templateDefaults`.
+
+    Argo merges `templateDefaults` into each template with a strategic merge patch (lists of
+    containers, env vars and volume mounts merged by `name`, other values replaced). Only a
+    field or env var that every template has, with the same value, moves, so merging gives
+    each template back exactly: nothing from the defaults meets a different value of its own.
+    The image stays in each template (the JSON schema wants one in the defaults too:
+    `default_image`, which no template uses). Template-level fields stay, since the defaults
+    also reach the DAG template, where a deadline is invalid.
+    """
+    inits = [cast(dict[str, Any], t["initContainers"][0]) for t in templates]
+    mains = [cast(dict[str, Any], t["container"]) for t in templates]
+    init_shared = _shared(inits, frozenset({"name"}))
+    main_shared = _shared(mains, frozenset({"image"}))
+    result: list[manifests.Template] = []
+    for template, init, main in zip(templates, inits, mains, strict=True):
+        own = dict(template)
+        patch = _without(init, init_shared)
+        if set(patch) == {"name"}:
+            del own["initContainers"]
+        else:
+            own["initContainers"] = [cast(manifests.Container, patch)]
+        own["container"] = cast(manifests.Container, _without(main, main_shared))
+        result.append(cast(manifests.Template, own))
+    defaults: manifests.TemplateDefaults = {
+        "initContainers": [cast(manifests.Container, {"name": inits[0]["name"], **init_shared})],
+        "container": cast(manifests.Container, {"image": default_image, **main_shared}),
+    }
+    return defaults, result
+
+
+def _shared(containers: list[dict[str, Any]], kept: frozenset[str]) -> dict[str, Any]:
+    """The fields (but `kept`) and env vars every container has alike."""
+    first, others = containers[0], containers[1:]
+    shared: dict[str, Any] = {}
+    for key, value in first.items():
+        if key in kept:
+            continue
+        if key == "env":
+            env = [
+                e
+                for e in value
+                if e["name"] not in _OWN_ENV and all(e in o.get("env", ()) for o in others)
+            ]
+            if env:
+                shared["env"] = env
+        elif all(key in o and o[key] == value for o in others):
+            shared[key] = value
+    return shared
+
+
+def _without(container: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    own = {k: v for k, v in container.items() if k == "env" or k not in shared}
+    if "env" in own:
+        env = [e for e in own["env"] if e not in shared.get("env", ())]
+        if env:
+            own["env"] = env
+        else:
+            del own["env"]
+    return own
+
+
+def with_defaults(
+    defaults: Mapping[str, Any] | None, template: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`template` as Argo runs it: `defaults` merged in as by `factor_defaults`'s rules.
+
+    The subset of Kubernetes' strategic merge that knargo's manifests use: mappings merge
+    key by key, lists of named items (containers, env vars, volume mounts, volumes) merge by
+    `name`, any other value of the template replaces the default. Only container templates
+    take the defaults' containers (Argo keeps a template's type).
+    """
+    if not defaults:
+        return dict(template)
+    merged = _merge(dict(defaults), template)
+    if "container" not in template:
+        merged.pop("container", None)
+        merged.pop("initContainers", None)
+    return cast(dict[str, Any], merged)
+
+
+def _merge(default: Any, value: Any) -> Any:
+    if isinstance(default, Mapping) and isinstance(value, Mapping):
+        merged = dict(default)
+        for key, item in value.items():
+            merged[key] = _merge(default[key], item) if key in default else item
+        return merged
+    if _named(default) and _named(value):
+        by_name = {item["name"]: item for item in default}
+        for item in value:
+            by_name[item["name"]] = _merge(by_name.get(item["name"], {}), item)
+        return list(by_name.values())
+    return value
+
+
+def _named(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(item, Mapping) and "name" in item for item in value
+    )
+
+
+def _security(runner: Runner) -> manifests.SecurityContext:
+    relaxed = runner.security
+    context = _strict()
+    if relaxed.allow_privilege_escalation:
+        context["allowPrivilegeEscalation"] = True
+    if relaxed.capabilities:
+        context["capabilities"] = {"drop": ["ALL"], "add": list(relaxed.capabilities)}
+    if relaxed.seccomp != "RuntimeDefault":
+        context["seccompProfile"] = {"type": relaxed.seccomp}
+    return context
 
 
 def _fetch_ref(event: GitEvent) -> str:
