@@ -409,7 +409,9 @@ def test_the_build_context_holds_the_sources_and_nothing_else() -> None:
         "knative/credentials.yaml",
     ):
         assert not in_context(junk), f"{junk} would be sent to the builder"
-    assert in_context("shared/knargo/contract/events.py") and in_context("functions/webhook/main.py")
+    assert in_context("shared/knargo/contract/events.py") and in_context(
+        "functions/webhook/main.py"
+    )
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
