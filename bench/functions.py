@@ -4,7 +4,8 @@
 
 Knative scales generate and report to zero, so their start-up is on the path of the first
 status after a quiet period. Each runs as in production (`functions-framework --source
-functions/<name>/main.py --target handle`, WORKERS=1, THREADS=8, on 127.0.0.1) with one
+functions/<name>/main.py --target handle`, WORKERS=1, THREADS=8, on 127.0.0.1, only the
+modules of the packages its image installs importable) with one
 GitHub forge, its token, a secret catalog (generate) and a kubeconfig naming a loopback
 cluster (start-up only reads it). Measured: spawn to the first answer to a POST (polled every
 2 ms; the body is not an event, so the answer is 400 after the whole request path ran),
@@ -15,7 +16,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import CONFIG, TRIVIAL, Function, interleaved, main, runs, start_time, workdir
+from harness import (
+    CONFIG,
+    TRIVIAL,
+    Function,
+    interleaved,
+    main,
+    production,
+    runs,
+    start_time,
+    workdir,
+)
 
 GOALS = {"generate": 2.0, "report": 2.0}
 KUBECONFIG = """\
@@ -35,17 +46,17 @@ def files(root: Path, env: dict[str, str]) -> dict[str, Function]:
     (root / "catalog.yaml").write_text("scopes: {}\n")
     (root / "kubeconfig").write_text(KUBECONFIG)
     (root / "trivial.py").write_text(TRIVIAL)
+    images = {name: {**env, **production(name, root)} for name in GOALS}
     knargo = {
-        **env,
         "KNARGO_CONFIG": str(root / "config.yaml"),
         "KNARGO_CREDENTIALS_DIR": str(root / "credentials"),
         "KNARGO_SECRET_CATALOG": str(root / "catalog.yaml"),
         "KUBECONFIG": str(root / "kubeconfig"),
     }
     return {
-        "generate": Function("functions/generate/main.py", knargo),
-        "report": Function("functions/report/main.py", knargo),
-        "trivial": Function(str(root / "trivial.py"), env),
+        "generate": Function("functions/generate/main.py", {**images["generate"], **knargo}),
+        "report": Function("functions/report/main.py", {**images["report"], **knargo}),
+        "trivial": Function(str(root / "trivial.py"), images["report"]),
     }
 
 

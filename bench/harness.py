@@ -72,6 +72,72 @@ server.serve_forever()
 """
 
 
+HIDE = """\
+import sys
+
+HIDDEN = frozenset({hidden!r})
+
+
+class Hidden:
+    \"\"\"Top-level modules of distributions the function's image does not install.\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if path is None and name in HIDDEN:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (not in the image)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Hidden())
+"""
+
+
+def _closure(requirement: str) -> set[str]:
+    """The distributions `requirement` (e.g. `knargo[webhook]`) installs, with its own."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[str] = set()
+    todo = [(Requirement(requirement), "")]
+    while todo:
+        wanted, extra = todo.pop()
+        if wanted.marker and not wanted.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(wanted.name)
+        extras = set(wanted.extras)
+        key = name + "[" + ",".join(sorted(extras)) + "]"
+        if key in seen:
+            continue
+        seen.add(key)
+        for line in metadata.requires(wanted.name) or []:
+            todo += [(Requirement(line), e) for e in extras or {""}]
+    return {key.split("[", 1)[0] for key in seen}
+
+
+def production(function: str, root: Path) -> dict[str, str]:
+    """Environment entries that hide every module whose distribution `knargo[function]` does
+    not install (the dev tools, `rich` that `import httpx` would load, `kubernetes_validate`
+    that the kubernetes client would): the modules the function's image has."""
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
+    kept = _closure(f"knargo[{function}]")
+    hidden: set[str] = set()
+    for dist in metadata.distributions():
+        if canonicalize_name(dist.metadata["Name"]) in kept:
+            continue
+        top = (dist.read_text("top_level.txt") or "").split()
+        files = [str(f).split("/", 1)[0].removesuffix(".py") for f in dist.files or []]
+        hidden |= {n for n in top or files if n.isidentifier() and not n.startswith("_")}
+    hidden -= {"knargo", "sitecustomize"}
+    directory = root / f"image-{function}"
+    directory.mkdir(exist_ok=True)
+    (directory / "sitecustomize.py").write_text(HIDE.format(hidden=sorted(hidden)))
+    return {"PYTHONPATH": str(directory)}
+
+
 def bytecode(mode: str) -> dict[str, str]:
     """The environment of one mode, with the sources' bytecode cached or removed to match."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KNARGO_", "K_"))}

@@ -3,7 +3,8 @@
     .venv/bin/python bench/webhook.py [--quick] [--json]
 
 The webhook runs as in production (`functions-framework --source functions/webhook/main.py
---target handle`, WORKERS=1, THREADS=8, on 127.0.0.1) with one GitHub forge and its secret,
+--target handle`, WORKERS=1, THREADS=8, on 127.0.0.1, only the modules of the packages its
+image installs importable) with one GitHub forge and its secret,
 publishing to a loopback sink that answers 202. Every delivery is the real push capture
 `../shared/fixtures/github/payloads/drone-go-scm/push.json`, signed as GitHub signs it.
 
@@ -35,6 +36,7 @@ from harness import (
     answering,
     interleaved,
     main,
+    production,
     runs,
     start_time,
     vm_kib,
@@ -101,7 +103,8 @@ def functions(root: Path, env: dict[str, str], sink: str) -> dict[str, Function]
     for name, text in (("trivial", TRIVIAL), ("forwarding", FORWARDING)):
         (root / name).mkdir(exist_ok=True)
         (root / name / "main.py").write_text(text)
-    shared = {**env, "K_SINK": sink, "BENCH_SECRET": SECRET.decode()}
+    image = production("webhook", root)
+    shared = {**env, **image, "K_SINK": sink, "BENCH_SECRET": SECRET.decode()}
     webhook_env = {
         **shared,
         "KNARGO_CONFIG": str(root / "config.yaml"),

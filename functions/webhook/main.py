@@ -14,7 +14,7 @@ import functions_framework
 
 from knargo.config.startup import webhook_files, webhook_runtime
 from knargo.edge.shell import Shell
-from knargo.edge.webhook import WebhookEdge
+from knargo.edge.webhook import WebhookEdge, read_body
 from knargo.forges import Headers
 from knargo.io.network import Publisher
 
@@ -28,12 +28,10 @@ PUBLISHER = Publisher(RUNTIME.current().sink)
 
 def _body(request, limit):  # type: ignore[no-untyped-def]
     """The raw body, or None when it is over the limit (then read no further)."""
-    if (request.content_length or 0) <= limit:
-        body = request.stream.read(limit + 1)
-        if len(body) <= limit:
-            return body
-    request._cached_data = b""  # functions-framework would read the rest into memory
-    return None
+    body = read_body(request.stream, request.content_length, limit)
+    if body is None:
+        request._cached_data = b""  # functions-framework would read the rest into memory
+    return body
 
 
 @functions_framework.http
