@@ -6,8 +6,8 @@ Knative scales generate and report to zero, so their start-up is on the path of 
 status after a quiet period. Each runs as in production (`functions-framework --source
 functions/<name>/main.py --target handle`, WORKERS=1, THREADS=8, on 127.0.0.1, only the
 modules of the packages its image installs importable) with one
-GitHub forge, its token, a secret catalog (generate) and a kubeconfig naming a loopback
-cluster (start-up only reads it). Measured: spawn to the first answer to a POST (polled every
+GitHub forge, its token, a secret catalog (generate) and a pod's service account (start-up
+only reads it; `harness.production`). Measured: spawn to the first answer to a POST (polled every
 2 ms; the body is not an event, so the answer is 400 after the whole request path ran),
 interleaved with a trivial function (`request.get_data(); return "ok"`); medians.
 """
@@ -29,14 +29,6 @@ from harness import (
 )
 
 GOALS = {"generate": 2.0, "report": 2.0}
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters: [{name: bench, cluster: {server: "http://127.0.0.1:9"}}]
-users: [{name: bench, user: {token: bench}}]
-contexts: [{name: bench, context: {cluster: bench, user: bench, namespace: ci}}]
-current-context: bench
-"""
 
 
 def files(root: Path, env: dict[str, str]) -> dict[str, Function]:
@@ -44,14 +36,12 @@ def files(root: Path, env: dict[str, str]) -> dict[str, Function]:
     (root / "credentials").mkdir(exist_ok=True)
     (root / "credentials" / "github.token").write_text("bench-token")
     (root / "catalog.yaml").write_text("scopes: {}\n")
-    (root / "kubeconfig").write_text(KUBECONFIG)
     (root / "trivial.py").write_text(TRIVIAL)
     images = {name: {**env, **production(name, root)} for name in GOALS}
     knargo = {
         "KNARGO_CONFIG": str(root / "config.yaml"),
         "KNARGO_CREDENTIALS_DIR": str(root / "credentials"),
         "KNARGO_SECRET_CATALOG": str(root / "catalog.yaml"),
-        "KUBECONFIG": str(root / "kubeconfig"),
     }
     return {
         "generate": Function("functions/generate/main.py", {**images["generate"], **knargo}),

@@ -78,12 +78,29 @@ import sys
 HIDDEN = frozenset({hidden!r})
 
 
+SERVICE_ACCOUNT = {account!r}
+
+
 class Hidden:
-    \"\"\"Top-level modules of distributions the function's image does not install.\"\"\"
+    \"\"\"Top-level modules of distributions the function's image does not install; and the
+    pod's service account files, which the in-cluster loader reads from fixed paths.\"\"\"
 
     def find_spec(self, name, path=None, target=None):
         if path is None and name in HIDDEN:
             raise ModuleNotFoundError(f"No module named {{name!r}} (not in the image)", name=name)
+        if name == "kubernetes.config.incluster_config":
+            from importlib.machinery import PathFinder
+
+            spec = PathFinder.find_spec(name, path)
+            run = spec.loader.exec_module
+
+            def exec_module(module):
+                run(module)
+                module.SERVICE_TOKEN_FILENAME = SERVICE_ACCOUNT + "/token"
+                module.SERVICE_CERT_FILENAME = SERVICE_ACCOUNT + "/ca.crt"
+
+            spec.loader.exec_module = exec_module
+            return spec
         return None
 
 
@@ -118,7 +135,9 @@ def _closure(requirement: str) -> set[str]:
 def production(function: str, root: Path) -> dict[str, str]:
     """Environment entries that hide every module whose distribution `knargo[function]` does
     not install (the dev tools, `rich` that `import httpx` would load, `kubernetes_validate`
-    that the kubernetes client would): the modules the function's image has."""
+    that the kubernetes client would): the modules the function's image has. And a pod's
+    service account (a token and a CA file here, `KUBERNETES_SERVICE_HOST` on loopback), so
+    that generate and report configure their client as in a cluster."""
     from importlib import metadata
 
     from packaging.utils import canonicalize_name
@@ -133,9 +152,14 @@ def production(function: str, root: Path) -> dict[str, str]:
         hidden |= {n for n in top or files if n.isidentifier() and not n.startswith("_")}
     hidden -= {"knargo", "sitecustomize"}
     directory = root / f"image-{function}"
-    directory.mkdir(exist_ok=True)
-    (directory / "sitecustomize.py").write_text(HIDE.format(hidden=sorted(hidden)))
-    return {"PYTHONPATH": str(directory)}
+    account = directory / "serviceaccount"
+    account.mkdir(parents=True, exist_ok=True)
+    (account / "token").write_text("bench-token")
+    (account / "ca.crt").write_text("not used before the first request\n")
+    text = HIDE.format(hidden=sorted(hidden), account=str(account))
+    (directory / "sitecustomize.py").write_text(text)
+    pod = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "9"}
+    return {"PYTHONPATH": str(directory), **pod}
 
 
 def bytecode(mode: str) -> dict[str, str]:
