@@ -31,10 +31,7 @@ demo: $(STAMP)
 	@$(BIN)/python -m knargo.local.demo
 
 bench: $(STAMP)
-	$(BIN)/python bench/translate.py
-	$(BIN)/python bench/webhook.py --quick
-	$(BIN)/python bench/generate.py --quick
-	$(BIN)/python bench/report.py --quick
+	$(BIN)/python bench/all.py
 	$(BIN)/python bench/parser.py
 
 clean:

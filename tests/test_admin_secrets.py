@@ -39,7 +39,7 @@ forges:
   - {name: github, kind: github, api_url: https://api.github.com, web_url: https://github.com}
 """
 ORG, REPO = "github.com/acme", "github.com/acme/api"
-NOTE = f"{secrets_cli.RESTART_NOTE}\n"
+NOTE = f"{secrets_cli.CATALOG_NOTE}\n"
 Capture = pytest.CaptureFixture[str]
 
 

@@ -113,8 +113,8 @@ def stop() -> None:
     import sys
 
     module = sys.modules.get("main")
-    if module is not None and hasattr(module, "READER"):
-        module.READER.close()
+    if module is not None and hasattr(module, "FORGES"):
+        module.FORGES.close()
         module.CLUSTER.close()
 
 

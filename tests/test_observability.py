@@ -166,7 +166,7 @@ def chain(tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 def _close() -> None:
     main = sys.modules.get("main")
-    for name in ("READER", "STATUSES", "CLUSTER", "PUBLISHER"):
+    for name in ("FORGES", "CLUSTER", "PUBLISHER"):
         client = getattr(main, name, None)
         if client is not None:
             client.close()

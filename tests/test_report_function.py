@@ -55,8 +55,8 @@ def stop() -> None:
     import sys
 
     module = sys.modules.get("main")
-    if module is not None and hasattr(module, "STATUSES"):
-        module.STATUSES.close()
+    if module is not None and hasattr(module, "FORGES"):
+        module.FORGES.close()
         module.CLUSTER.close()
 
 

@@ -578,7 +578,10 @@ def test_oversize_body(client: Any, sink: Sink, monkeypatch: pytest.MonkeyPatch)
 
     import main  # the function module functions-framework loaded
 
-    monkeypatch.setattr(main, "RUNTIME", dataclasses.replace(main.RUNTIME, max_body=1000))
+    from knargo.config.reload import Reloading
+
+    smaller = dataclasses.replace(main.RUNTIME.current(), max_body=1000)
+    monkeypatch.setattr(main, "RUNTIME", Reloading.fixed(smaller))
     body = push_body()
     assert len(body) > 1000
     _refusal(client, sink, 413, body, signed("github", "github", "push", body))

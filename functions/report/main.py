@@ -5,7 +5,8 @@
 An HTTP function, because the broker must see 429 and 503 to redeliver and a CloudEvent
 function can only answer 200. Reads PORT, KNARGO_CONFIG, KNARGO_CREDENTIALS_DIR,
 KNARGO_METRICS_PORT, KNARGO_LOG_FORMAT and the Kubernetes client's own variables. Every
-decision is in `knargo.functions.report`; `knargo.edge.report` decodes, calls it, logs and
+decision is in `knargo.functions.report`; a changed configuration or token file takes effect
+within a second; `knargo.edge.report` decodes, calls it, logs and
 counts. At `/dead-letter` it is the Triggers' dead-letter sink.
 """
 
@@ -13,28 +14,29 @@ import os
 
 import functions_framework
 
-from knargo.config.startup import load_config, report_credentials
+from knargo.config.startup import report_files, report_runtime
 from knargo.edge.report import ReportEdge
 from knargo.edge.shell import Shell
 from knargo.functions.report import CommitLocks
 from knargo.io.kube import Cluster
 from knargo.io.network import ForgeClient, StatusClient
 
-
-def _start():  # type: ignore[no-untyped-def]
-    settings = load_config(os.environ)
-    credentials = report_credentials(os.environ, settings)
-    statuses = StatusClient(settings, credentials, ForgeClient(metrics=METRICS))
-    return settings, statuses, Cluster.connect(os.environ, METRICS)
-
-
 SHELL = Shell("report")
 METRICS = SHELL.metrics
-SETTINGS, STATUSES, CLUSTER = SHELL.start(os.environ, _start)
+RUNTIME, CLUSTER = SHELL.start(
+    os.environ,
+    lambda: (
+        SHELL.watch(lambda: report_runtime(os.environ), report_files(os.environ)),
+        Cluster.connect(os.environ, METRICS),
+    ),
+)
+FORGES = ForgeClient(metrics=METRICS)
 LOCKS = CommitLocks()
 
 
 @functions_framework.http
 def handle(request):  # type: ignore[no-untyped-def]
-    edge = ReportEdge(SHELL, SETTINGS, STATUSES, CLUSTER, LOCKS)
+    runtime = RUNTIME.current()
+    statuses = StatusClient(runtime.settings, runtime.credentials, FORGES)
+    edge = ReportEdge(SHELL, runtime.settings, statuses, CLUSTER, LOCKS)
     return edge.handle(request.path, request.headers, request.get_data()).response()

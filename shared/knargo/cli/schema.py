@@ -18,8 +18,11 @@ def add_parser(commands: Any) -> None:
 
 def ci_schema() -> dict[str, Any]:
     from knargo.language.dialect import CiConfig
+    from knargo.language.fielddocs import DocumentedSchema
 
-    generated = CiConfig.model_json_schema(by_alias=True, mode="validation")
+    generated = CiConfig.model_json_schema(
+        by_alias=True, mode="validation", schema_generator=DocumentedSchema
+    )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

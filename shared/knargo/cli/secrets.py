@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 ATTEMPTS = 20
 SELECTOR = "app.kubernetes.io/managed-by=knargo"
-RESTART_NOTE = (
-    "note: generate reads the catalog when it starts: restart it (or re-run deploy.sh) to use "
-    "the change"
+CATALOG_NOTE = (
+    "note: the catalog changed: generate uses it as soon as kubelet updates its mounted copy "
+    "(within about a minute)"
 )
 
 
@@ -263,7 +263,7 @@ def report(
     else:
         print(f"{action} {scope} {name} (Secret {secret})")
     if changed:
-        print(RESTART_NOTE, file=sys.stderr)
+        print(CATALOG_NOTE, file=sys.stderr)
 
 
 def table(rows: list[tuple[str, ...]]) -> str:

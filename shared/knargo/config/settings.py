@@ -45,7 +45,6 @@ class _Model(BaseModel):
         extra="forbid",
         frozen=True,
         strict=True,
-        use_attribute_docstrings=True,
         populate_by_name=True,
     )
 

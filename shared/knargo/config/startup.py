@@ -1,7 +1,9 @@
-"""What a function reads once at start-up, from the environment and mounted files.
+"""What a function reads from the environment and mounted files.
 
 Anything missing or invalid raises `StartupError` with a message naming the file or
-variable and the key, so the function refuses to start instead of failing on the first event.
+variable and the key: at start-up the function refuses to start instead of failing on the
+first event; later, when a mounted file changes (`knargo.config.reload`), the function keeps
+what it had. `*_files` name what each function watches.
 """
 
 from __future__ import annotations
@@ -17,18 +19,46 @@ from knargo.contract.errors import StartupError
 
 __all__ = [
     "GenerateRuntime",
+    "ReportRuntime",
     "WebhookRuntime",
+    "generate_files",
     "generate_runtime",
     "load_config",
     "report_credentials",
+    "report_files",
+    "report_runtime",
+    "webhook_files",
     "webhook_runtime",
 ]
 
-DEFAULT_CONFIG = "/etc/knargo/config.yaml"
+DEFAULT_CONFIG = "/etc/knargo/config/config.yaml"
+DEFAULT_CATALOG = "/etc/knargo/catalog/catalog.yaml"
+
+
+def _config_path(environ: Mapping[str, str]) -> str:
+    return environ.get("KNARGO_CONFIG") or DEFAULT_CONFIG
+
+
+def _credentials_dir(environ: Mapping[str, str]) -> str:
+    return environ.get("KNARGO_CREDENTIALS_DIR") or DEFAULT_DIR
+
+
+def webhook_files(environ: Mapping[str, str]) -> list[str]:
+    """The configuration file and the credentials directory."""
+    return [_config_path(environ), _credentials_dir(environ)]
+
+
+report_files = webhook_files
+
+
+def generate_files(environ: Mapping[str, str]) -> list[str]:
+    """The configuration file, the credentials directory and the secret catalog."""
+    catalog = environ.get("KNARGO_SECRET_CATALOG") or DEFAULT_CATALOG
+    return [*webhook_files(environ), catalog]
 
 
 def load_config(environ: Mapping[str, str]) -> Settings:
-    path = environ.get("KNARGO_CONFIG") or DEFAULT_CONFIG
+    path = _config_path(environ)
     settings, problems = load_settings(path)
     if settings is None:
         raise StartupError(
@@ -48,9 +78,7 @@ class WebhookRuntime:
 
 def webhook_runtime(environ: Mapping[str, str]) -> WebhookRuntime:
     settings = load_config(environ)
-    credentials = load_credentials(
-        environ.get("KNARGO_CREDENTIALS_DIR") or DEFAULT_DIR, settings, webhook_secrets=True
-    )
+    credentials = load_credentials(_credentials_dir(environ), settings, webhook_secrets=True)
     sink = environ.get("K_SINK", "")
     if not sink.startswith(("http://", "https://")):
         raise StartupError(
@@ -91,12 +119,9 @@ class GenerateRuntime:
     catalog: FileCatalog
 
 
-DEFAULT_CATALOG = "/etc/knargo/catalog/catalog.yaml"
-
-
 def generate_runtime(environ: Mapping[str, str]) -> GenerateRuntime:
     settings = load_config(environ)
-    credentials = load_credentials(environ.get("KNARGO_CREDENTIALS_DIR") or DEFAULT_DIR, settings)
+    credentials = load_credentials(_credentials_dir(environ), settings)
     path = environ.get("KNARGO_SECRET_CATALOG") or DEFAULT_CATALOG
     catalog, problems = load_catalog(path)
     if catalog is None:
@@ -109,6 +134,15 @@ def generate_runtime(environ: Mapping[str, str]) -> GenerateRuntime:
 
 def report_credentials(environ: Mapping[str, str], settings: Settings) -> Credentials:
     """report posts statuses: every configured forge needs its token."""
-    return load_credentials(
-        environ.get("KNARGO_CREDENTIALS_DIR") or DEFAULT_DIR, settings, tokens=True
-    )
+    return load_credentials(_credentials_dir(environ), settings, tokens=True)
+
+
+@dataclass(frozen=True)
+class ReportRuntime:
+    settings: Settings
+    credentials: Credentials
+
+
+def report_runtime(environ: Mapping[str, str]) -> ReportRuntime:
+    settings = load_config(environ)
+    return ReportRuntime(settings, report_credentials(environ, settings))

@@ -1,14 +1,16 @@
-"""Start-up, one log line and the metrics of each request: the same for every function."""
+"""Start-up, configuration reloads, one log line and the metrics of each request: the same
+for every function."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from knargo.config.reload import Reloading
 from knargo.contract.errors import StartupError
 from knargo.observability import metrics, tracing
 from knargo.observability.logs import EventLog
@@ -48,6 +50,20 @@ class Shell:
         except StartupError as exc:
             sys.exit(f"knargo {self.function} cannot start: {exc}")
         return loaded
+
+    def watch(self, load: Callable[[], T], files: Sequence[str]) -> Reloading[T]:
+        """`load()`'s result, loaded again when one of `files` changes (see
+        `knargo.config.reload`); a refused change is logged once, counted, and reported by
+        `/healthz` until a valid version replaces it."""
+        reloading = Reloading(load, files, self._refused)
+        self.metrics.health["configuration"] = lambda: reloading.problem
+        return reloading
+
+    def _refused(self, file: str, message: str) -> None:
+        self.metrics.config_refused.inc(function=self.function, file=file)
+        self.log.error(
+            "configuration change refused; keeping the last valid one", file=file, reason=message
+        )
 
     def handled(
         self, outcome: str, status: int, started: float, level: int = logging.INFO, **fields: Any

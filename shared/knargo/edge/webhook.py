@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from knargo.config.startup import WebhookRuntime
 from knargo.contract import cloudevent
@@ -20,10 +21,35 @@ from knargo.functions import webhook
 from knargo.io.network import Publisher
 from knargo.observability import tracing
 
-__all__ = ["TOO_LARGE", "WebhookEdge"]
+__all__ = ["TOO_LARGE", "WebhookEdge", "read_body"]
+
+CHUNK = 64 * 1024
 
 TOO_LARGE = webhook.Answer(413, {"error": "body too large"}, "body too large")
 _OUTCOMES = {200: "ping", 401: "refused", 413: "too_large", 503: "unavailable"}
+
+
+class Stream(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def read_body(stream: Stream, length: int | None, limit: int) -> bytes | None:
+    """The request body, or None when it is over `limit` (then no more of it is read).
+
+    Read in chunks into one buffer, sized from Content-Length when there is one: reading it
+    in one call holds it twice in the server (its buffer and the result), and growing a
+    buffer may copy it; the one copy into `bytes` is no more than decoding it takes later."""
+    if length is not None and length > limit:
+        return None
+    body = bytearray(length or 0)
+    filled = 0
+    while chunk := stream.read(min(CHUNK, limit + 1 - filled)):
+        body[filled : filled + len(chunk)] = chunk  # grows only without Content-Length
+        filled += len(chunk)
+        if filled > limit:
+            return None
+    del body[filled:]
+    return bytes(body)
 
 
 @dataclass

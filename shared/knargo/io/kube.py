@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
 from knargo.contract.errors import ClusterForbidden, PermanentError, StartupError, TemporaryError
+from knargo.io.kubeclient import (
+    ApiException,
+    ConfigException,
+    k8s,
+    kube_config,
+    load_incluster_config,
+)
 from knargo.observability.metrics import Metrics
 
 __all__ = ["Cluster"]
@@ -64,15 +68,13 @@ class Cluster:
         configuration = k8s.Configuration()
         try:
             if environ.get("KUBERNETES_SERVICE_HOST"):
-                k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                load_incluster_config(  # type: ignore[no-untyped-call]
                     client_configuration=configuration
                 )
             else:
                 path = environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
-                k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=path, client_configuration=configuration
-                )
-        except (k8s_config.ConfigException, OSError, ValueError) as exc:
+                kube_config().load_kube_config(config_file=path, client_configuration=configuration)
+        except (ConfigException, OSError, ValueError) as exc:
             raise StartupError(
                 f"Kubernetes configuration (KUBECONFIG or the pod's service account): {exc}"
             ) from None
@@ -89,13 +91,11 @@ class Cluster:
         file = path or environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
         configuration = k8s.Configuration()
         try:
-            contexts, current = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-                config_file=file
-            )
-            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            contexts, current = kube_config().list_kube_config_contexts(config_file=file)
+            kube_config().load_kube_config(
                 config_file=file, context=context, client_configuration=configuration
             )
-        except (k8s_config.ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
+        except (ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
             raise StartupError(f"Kubernetes configuration {file}: {exc}") from None
         wanted = context or (current or {}).get("name")
         chosen = next((c.get("context") or {} for c in contexts if c.get("name") == wanted), {})

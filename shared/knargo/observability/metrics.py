@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import json
 import math
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from knargo.contract.errors import StartupError
@@ -164,6 +165,14 @@ class Metrics:
             "From a Workflow finishing to report posting the pipeline's final status.",
             buckets=SLO,
         )
+        self.config_refused = Counter(
+            "knargo_config_reloads_refused_total",
+            "Changed configuration, credentials or catalog files refused as invalid (the "
+            "function keeps the last valid version), by the file that changed.",
+            ("function", "file"),
+        )
+        self.health: dict[str, Callable[[], str | None]] = {}
+        """Checks for `/healthz`: name -> the problem, or None when all is well."""
         self.handled = Histogram(
             "knargo_handler_duration_seconds",
             "Time to handle one request, by function and status.",
@@ -176,18 +185,28 @@ class Metrics:
     def expose(self) -> str:
         return "".join(line + "\n" for metric in self.all() for line in metric.lines())
 
+    def healthz(self) -> dict[str, object]:
+        """`{"status": "ok"}`, or `"degraded"` with each check's problem."""
+        problems = {name: p for name, check in self.health.items() if (p := check()) is not None}
+        return {"status": "degraded", "problems": problems} if problems else {"status": "ok"}
+
 
 def serve(metrics: Metrics, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
-    """Serve `/metrics` on a daemon thread; returns the server (to stop it in tests)."""
+    """Serve `/metrics` and `/healthz` on a daemon thread; returns the server (to stop it
+    in tests)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path.split("?", 1)[0] != "/metrics":
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                body, kind = metrics.expose().encode(), "text/plain; version=0.0.4; charset=utf-8"
+            elif path == "/healthz":
+                body, kind = json.dumps(metrics.healthz()).encode(), "application/json"
+            else:
                 self.send_error(404)
                 return
-            body = metrics.expose().encode()
             self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
