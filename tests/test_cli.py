@@ -251,12 +251,12 @@ def test_pipelines_kubernetes_cannot_store_are_rejected(tmp_path: Path, capsys: 
 
 
 def test_lint_reports_the_size_render_refuses(tmp_path: Path, capsys: Capture) -> None:
-    jobs = "".join(f"  job{i}:\n    image: alpine\n    run: {'make ' * 100}\n" for i in range(400))
+    jobs = "".join(f"  job{i}:\n    image: alpine\n    run: {'make ' * 500}\n" for i in range(400))
     path = write(tmp_path, f"on: pull_request\njobs:\n{jobs}")
     code, out, _ = knargo(capsys, "lint", path)
     assert (code, out.splitlines()[0]) == (
         1,
-        f"{path}:1:1: error: the pipeline renders to a Workflow of 1.2 MiB, over the 1 MiB "
+        f"{path}:1:1: error: the pipeline renders to a Workflow of 1.4 MiB, over the 1 MiB "
         "Kubernetes can store; use fewer or smaller jobs (a pull request event) [size]",
     )
 

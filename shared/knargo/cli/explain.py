@@ -2,9 +2,10 @@
 
 Scripts travel base64-encoded in the manifest (Argo substitutes `{{...}}` everywhere in a
 template and has no escape), so neither the YAML nor the Argo UI shows them. This decodes them
-from the manifests `render` would print: each job's template, image, environment (plain values,
-the Secrets referenced, the values that travel in the encoded env file) and script. It reads
-what is emitted; it changes nothing that is emitted.
+from the manifests `render` would print (`templateDefaults` merged in, as Argo does): each
+job's template, image, environment (plain values, the Secrets referenced, the values that
+travel in the encoded env file) and script. It reads what is emitted; it changes nothing that
+is emitted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from knargo.translation.templates import with_defaults
 
 __all__ = ["explain"]
 
@@ -26,10 +29,11 @@ def explain(manifests: Sequence[Mapping[str, Any]]) -> str:
         spec = manifest["spec"]
         spec = spec.get("workflowSpec", spec)  # a CronWorkflow's Workflow
         out.append(f"{manifest['kind']} {manifest['metadata']['name']}")
+        defaults = spec.get("templateDefaults")
         for template in spec["templates"]:
             job = ((template.get("metadata") or {}).get("annotations") or {}).get(JOB)
             if job is not None:
-                out += _job(job, template)
+                out += _job(job, with_defaults(defaults, template))
     return "".join(line + "\n" for line in out)
 
 
