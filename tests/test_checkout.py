@@ -544,6 +544,21 @@ def test_working_directory_is_where_the_script_starts(
     assert _job_output(ran) == f"{where}\nmarker\n{upstream.main_build}\n"
 
 
+def test_a_working_directory_the_checkout_lacks_fails_the_job_with_its_path(
+    tmp_path: Path, upstream: Upstream, serve: Serve
+) -> None:
+    # A container's workingDir would be created by the runtime: the job's command enters it.
+    ci_yaml = "jobs:\n  build:\n    image: alpine:3.20\n    working-directory: no/such\n"
+    ci_yaml += "    run: echo ran\n"
+    event = _event("push", "refs/heads/main", upstream.main_build)
+    ran = _pipeline(tmp_path, ci_yaml, event, serve())
+    _assert_checked_out(ran, upstream.main_build, fallback=False)
+    assert ran.job is not None and ran.job.returncode == 1
+    assert ran.job.stdout == ""
+    assert 'working-directory "no/such" does not exist in the checkout' in ran.job.stderr
+    assert not (ran.workspace / "no").exists()
+
+
 # A commit the server does not have ---------------------------------------------------------
 
 

@@ -164,6 +164,9 @@ def run_attempt(
     on_running()
     container = pod.template["container"]
     workdir = container.get("workingDir", jobpod.WORKSPACE)
+    entered = workdir  # the job's command enters its working-directory itself
+    if pod.main_env.get(jobpod.WORKING_DIRECTORY):
+        entered = f"{workdir}/{pod.main_env[jobpod.WORKING_DIRECTORY]}"
     name = f"knargo-{directory.parent.parent.name}-{directory.parent.name}-{directory.name}"
     if engine.isolated:
         env = pod.main_env | engine.client_env(os.environ)
@@ -171,8 +174,8 @@ def run_attempt(
     else:
         env = pod.main_env | {"KNARGO_HOME": str(home)}
         cwd = _local(workdir, workspace)
-    if not _local(workdir, workspace).is_dir():
-        message = f'working-directory "{workdir}" does not exist in the checkout'
+    if not _local(entered, workspace).is_dir():
+        message = f'working-directory "{entered}" does not exist in the checkout'
         log.write(f"knargo: {message}\n".encode())
         return Outcome("Failed", message)
     command = engine.command(

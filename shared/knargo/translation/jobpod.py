@@ -23,6 +23,7 @@ from collections.abc import Mapping
 __all__ = [
     "HOME",
     "INIT_SCRIPT",
+    "WORKING_DIRECTORY",
     "WORKSPACE",
     "encode",
     "env_file",
@@ -65,10 +66,24 @@ _RUN = {
 }
 
 
+WORKING_DIRECTORY = "KNARGO_WORKING_DIRECTORY"
+_ENTER = """\
+if [ -n "${KNARGO_WORKING_DIRECTORY:-}" ]; then
+  where=$KNARGO_WORKING_DIRECTORY
+  cd "./$where" 2>/dev/null || {
+    echo "knargo: working-directory \\"$where\\" does not exist in the checkout" >&2
+    exit 1
+  }
+fi
+"""
+
+
 def main_command(shell: str) -> list[str]:
-    """The job container's command: load encoded env values, then run the script."""
+    """The job container's command: load encoded env values, enter the job's
+    `working-directory` (failing, with the path named, when the checkout lacks it), then run
+    the script."""
     load_env = 'if [ -f "$KNARGO_HOME/env" ]; then . "$KNARGO_HOME/env"; fi'
-    return ["sh", "-c", f"{load_env}\n{_RUN[shell]}\n"]
+    return ["sh", "-c", f"{load_env}\n{_ENTER}{_RUN[shell]}\n"]
 
 
 def encode(text: str) -> str:

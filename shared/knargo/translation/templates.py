@@ -121,14 +121,11 @@ class SpecBuilder:
         """The job's whole template; `factor_defaults` then moves what all jobs share."""
         runner = self.settings.runners.get(job.runner) or self.settings.runners["default"]
         env, encoded = self._env(job_id, job, kind)
-        workdir = jobpod.WORKSPACE
-        if job.working_directory:
-            workdir += "/" + job.working_directory.strip("/")
         container: manifests.Container = {
             "image": job.image,
             "command": jobpod.main_command(job.shell),
             "env": env,
-            "workingDir": workdir,
+            "workingDir": jobpod.WORKSPACE,
             "volumeMounts": _mounts(),
         }
         resources = _resources(runner)
@@ -175,6 +172,10 @@ class SpecBuilder:
             values["KNARGO_PULL_REQUEST"] = str(event.pr_number)
         values.update(self.config.env)
         values.update(job.env)
+        if job.working_directory:
+            # Entered by the job's command, which fails when the checkout lacks it (a
+            # container's workingDir would be created silently).
+            values[jobpod.WORKING_DIRECTORY] = job.working_directory.strip("/")
         env, encoded = _transport(values)
         if not event.fork:
             env += [self._secret_env(e, n) for e, n in job.secrets.items()]
