@@ -29,7 +29,7 @@ import knargo
 from knargo.config.catalog import parse_catalog
 from knargo.config.credentials import DEFAULT_DIR
 from knargo.config.settings import Settings, parse_settings
-from knargo.config.startup import DEFAULT_CATALOG, DEFAULT_CONFIG
+from knargo.config.startup import DEFAULT_CATALOG, MOUNTED_CONFIG
 from knargo.contract import events
 from knargo.translation.plan import MANAGED_BY
 from reference import reference_path
@@ -284,14 +284,14 @@ def _mounts(function: str) -> dict[str, tuple[str, str]]:
 def test_each_function_gets_its_files_where_knargo_looks(function: str) -> None:
     mounts = _mounts(function)
     expected = {
-        str(Path(DEFAULT_CONFIG).parent): ("ConfigMap", "knargo-config"),
+        str(Path(MOUNTED_CONFIG).parent): ("ConfigMap", "knargo-config"),
         DEFAULT_DIR: ("Secret", "knargo-credentials"),
     }
     if function == "generate":
         expected[str(Path(DEFAULT_CATALOG).parent)] = ("ConfigMap", "knargo-secret-catalog")
     assert mounts == expected
     variables = env(function)
-    assert variables["KNARGO_CONFIG"] == DEFAULT_CONFIG
+    assert variables["KNARGO_CONFIG"] == MOUNTED_CONFIG
     assert variables["KNARGO_CREDENTIALS_DIR"] == DEFAULT_DIR
     assert variables.get("KNARGO_SECRET_CATALOG") == (
         DEFAULT_CATALOG if function == "generate" else None

@@ -31,7 +31,11 @@ __all__ = [
     "webhook_runtime",
 ]
 
-DEFAULT_CONFIG = "/etc/knargo/config/config.yaml"
+DEFAULT_CONFIG = "/etc/knargo/config.yaml"
+# Where knative/ mounts the configuration: kubelet updates only files of a mounted directory
+# (never one mounted with subPath), so the ConfigMap is a directory and KNARGO_CONFIG names
+# the file inside it.
+MOUNTED_CONFIG = "/etc/knargo/config/config.yaml"
 DEFAULT_CATALOG = "/etc/knargo/catalog/catalog.yaml"
 
 
