@@ -242,7 +242,7 @@ def test_scripts_over_64_kib_are_rejected_with_their_position(
 
 
 def test_pipelines_kubernetes_cannot_store_are_rejected(tmp_path: Path, capsys: Capture) -> None:
-    jobs = "".join(f"  job{i}:\n    image: alpine\n    run: {'make ' * 400}\n" for i in range(400))
+    jobs = "".join(f"  job{i}:\n    image: alpine\n    run: {'make ' * 1200}\n" for i in range(150))
     path = write(tmp_path, f"jobs:\n{jobs}")
     code, out, err = knargo(capsys, "render", path)
     assert (code, out) == (1, "")
@@ -251,7 +251,7 @@ def test_pipelines_kubernetes_cannot_store_are_rejected(tmp_path: Path, capsys: 
 
 
 def test_lint_reports_the_size_render_refuses(tmp_path: Path, capsys: Capture) -> None:
-    jobs = "".join(f"  job{i}:\n    image: alpine\n    run: {'make ' * 500}\n" for i in range(400))
+    jobs = "".join(f"  job{i}:\n    image: alpine\n    run: {'make ' * 1400}\n" for i in range(150))
     path = write(tmp_path, f"on: pull_request\njobs:\n{jobs}")
     code, out, _ = knargo(capsys, "lint", path)
     assert (code, out.splitlines()[0]) == (

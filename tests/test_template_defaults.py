@@ -20,6 +20,7 @@ from knargo.config.settings import Settings, parse_settings
 from knargo.contract.events import GitEvent
 from knargo.language.dialect import CiConfig
 from knargo.language.lint import check
+from knargo.translation import plan as plan_module
 from knargo.translation.plan import MAX_MANIFEST_BYTES, plan
 from knargo.translation.templates import SpecBuilder, factor_defaults, with_defaults
 from test_translate_golden import BASE_EVENT, CASES
@@ -112,12 +113,26 @@ def test_a_plain_job_costs_under_a_thousand_bytes() -> None:
     assert per_job <= 1000, per_job
 
 
-def test_a_thousand_job_pipeline_renders_under_one_mebibyte() -> None:
+def test_a_thousand_job_pipeline_renders_under_one_mebibyte(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Argo v4's CRD stops at 200 templates (next test); without that limit (Argo v3.7) the
+    # bytes alone would allow 1,000 jobs.
+    monkeypatch.setattr(plan_module, "MAX_TEMPLATES", 10_000)
     result = plan(_plain_jobs(1000), EVENT, Settings.embedded())
     assert result.rejected is None
     assert result.workflow is not None
     assert len(result.jobs) == 1000
     assert _size(result.workflow) < MAX_MANIFEST_BYTES
+
+
+def test_more_jobs_than_argo_v4_stores_are_refused_with_the_limit() -> None:
+    result = plan(_plain_jobs(200), EVENT, Settings.embedded())
+    assert result.workflow is None
+    assert result.rejected == (
+        "the pipeline has 200 jobs; Argo Workflows accepts at most 200 templates in a "
+        "Workflow (its CRD's limit), so at most 199 jobs: split the pipeline or use fewer jobs"
+    )
 
 
 def test_the_largest_pipeline_argo_v4_stores_is_valid_for_argo() -> None:

@@ -30,6 +30,8 @@ __all__ = ["Plan", "PlannedJob", "plan", "translate"]
 MANAGED_BY = {"app.kubernetes.io/managed-by": "knargo"}
 # etcd's default request limit is 1.5 MiB; leave room for the status Argo adds.
 MAX_MANIFEST_BYTES = 1024 * 1024
+# spec.templates and dag.tasks carry maxItems: 200 in the Argo Workflows v4 CRD.
+MAX_TEMPLATES = 200
 Trigger = Literal["event", "schedule"]
 Manifest = manifests.Workflow | manifests.CronWorkflow
 
@@ -134,8 +136,17 @@ def plan(
 
 
 def _too_large(manifests: list[Manifest]) -> str | None:
-    """Kubernetes stores an object in etcd, which refuses values over 1.5 MiB by default."""
+    """Kubernetes stores an object in etcd, which refuses values over 1.5 MiB by default;
+    Argo Workflows v4's CRD accepts at most 200 templates (and DAG tasks) in one spec."""
     for manifest in manifests:
+        spec: Any = manifest["spec"]
+        templates = len(spec.get("workflowSpec", spec)["templates"])
+        if templates > MAX_TEMPLATES:
+            return (
+                f"the pipeline has {templates - 1} jobs; Argo Workflows accepts at most "
+                f"{MAX_TEMPLATES} templates in a {manifest['kind']} (its CRD's limit), so at most "
+                f"{MAX_TEMPLATES - 1} jobs: split the pipeline or use fewer jobs"
+            )
         size = len(json.dumps(manifest, separators=(",", ":")))
         if size > MAX_MANIFEST_BYTES:
             return (
