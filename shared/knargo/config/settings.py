@@ -41,13 +41,11 @@ Quantity = Annotated[str, BeforeValidator(_quantity)]
 
 
 class _Model(BaseModel):
-    # defer_build: a model's validator is built when first used, not at import (start-up).
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         strict=True,
         populate_by_name=True,
-        defer_build=True,
     )
 
 

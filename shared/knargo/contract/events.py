@@ -50,7 +50,7 @@ class EventKind(StrEnum):
 class GitEvent(BaseModel):
     """A push, tag push or pull request, normalised from any forge."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     forge_kind: ForgeKind
     """`github`, `gitlab` or `gitea` (Forgejo is `gitea`)."""

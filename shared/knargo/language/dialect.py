@@ -53,7 +53,7 @@ _IMAGE = re.compile(
 class ValidationContext(BaseModel):
     """What the platform knows that the file does not: passed as pydantic's context."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, defer_build=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     runners: frozenset[str] | None = None
     allowed_registries: tuple[str, ...] = ()
@@ -64,13 +64,11 @@ def _context(info: ValidationInfo) -> ValidationContext:
 
 
 class _Model(BaseModel):
-    # defer_build: a model's validator is built when first used, not at import (start-up).
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         strict=True,
         populate_by_name=True,
-        defer_build=True,
     )
 
 
