@@ -55,3 +55,20 @@ def test_field_docstrings_become_the_schema_descriptions() -> None:
         "description"
         not in CiConfig.model_json_schema(by_alias=True)["$defs"]["Job"]["properties"]["image"]
     )
+
+
+def test_a_subcommand_imports_only_its_own_module() -> None:
+    loaded = _modules_after(
+        "import contextlib, io\nfrom knargo.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()): main(['version'])"
+    )
+    others = [f"knargo.cli.{name}" for name in ("dev", "lint", "run", "runners", "secrets")]
+    assert [m for m in others if m in loaded] == []
+
+
+def test_the_help_still_lists_every_subcommand() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "knargo.cli", "--help"], capture_output=True, text=True, timeout=60
+    )
+    for name in ("render", "lint", "schema", "secrets", "runners", "run", "dev", "version"):
+        assert f"\n    {name} " in result.stdout

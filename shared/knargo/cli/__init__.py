@@ -29,28 +29,33 @@ class UsageError(Exception):
     """Bad flags or arguments: printed as `knargo: error: ...` with exit code 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from knargo.cli import dev, lint, render, run, runners, schema, secrets
+# Each subcommand's module, in the order of `knargo --help`; only the one named is imported.
+COMMANDS = ("render", "lint", "schema", "secrets", "runners", "run", "dev")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or, given a subcommand's name, one with that subcommand only (start-up
+    imports nothing the command does not use)."""
+    import importlib
 
     parser = argparse.ArgumentParser(
         prog="knargo", description="GitOps CI/CD on Kubernetes: ci.yaml to Argo Workflows."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    render.add_parser(commands)
-    lint.add_parser(commands)
-    schema.add_parser(commands)
-    secrets.add_parser(commands)
-    runners.add_parser(commands)
-    run.add_parser(commands)
-    dev.add_parser(commands)
-    version = commands.add_parser("version", help="print the version")
-    version.set_defaults(run=lambda _args: print(f"knargo {__version__}") or EXIT_OK)
+    for name in COMMANDS:
+        if command in (None, name):
+            importlib.import_module(f"knargo.cli.{name}").add_parser(commands)
+    if command in (None, "version"):
+        version = commands.add_parser("version", help="print the version")
+        version.set_defaults(run=lambda _args: print(f"knargo {__version__}") or EXIT_OK)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    named = words[0] if words and words[0] in (*COMMANDS, "version") else None
+    parser = build_parser(named)
+    args = parser.parse_args(words)
     try:
         code: int = args.run(args)
     except UsageError as exc:
