@@ -26,6 +26,7 @@ from knargo.config import catalog as secret_catalog
 from knargo.formats.durations import DurationError, parse_duration
 from knargo.formats.locate import quote_list, suggest, user_error
 from knargo.language import conditions, cron, globs
+from knargo.language.checkout import CheckoutKey
 
 __all__ = [
     "CiConfig",
@@ -310,6 +311,9 @@ class Job(_Model):
     """Run only when this condition holds, e.g. `event == 'tag'` (see docs/ci-yaml.md)."""
     working_directory: str | None = Field(default=None, alias="working-directory")
     """Directory, relative to the checkout, the script starts in."""
+    checkout: CheckoutKey = None
+    """`false` (no checkout: an empty workspace) or `{depth, tags, submodules}`; replaces
+    the top-level `checkout`. Default: the commit alone."""
 
     @field_validator("image")
     @classmethod
@@ -420,6 +424,8 @@ class CiConfig(_Model):
         Field(json_schema_extra={"minProperties": 1, "additionalProperties": False}),
     ]
     """The jobs, by id. Without `needs`, jobs run in parallel."""
+    checkout: CheckoutKey = None
+    """Every job's checkout unless it has its own: `false` or `{depth, tags, submodules}`."""
 
     @property
     def triggers(self) -> Triggers:

@@ -7,6 +7,7 @@ the nearest known key by spelling, which misleads (`container` is not `continue-
 from __future__ import annotations
 
 from knargo.formats.positions import Path
+from knargo.language import checkout
 
 __all__ = ["hint"]
 
@@ -85,4 +86,6 @@ def hint(path: Path, key: str) -> str | None:
         return _ON.get(key)
     if path[0] == "on" and len(path) == 2:
         return _FILTERS.get(key)
+    if path[-1] == "checkout":
+        return checkout.hint(key)
     return None

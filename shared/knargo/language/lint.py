@@ -23,6 +23,7 @@ from knargo.formats.diagnostics import Diagnostic, Severity, has_errors, normali
 from knargo.formats.locate import diagnostics_from, quote_list, suggest
 from knargo.formats.positions import Document, Path
 from knargo.language import cron, foreign
+from knargo.language.checkout import check_checkout
 from knargo.language.dialect import CiConfig, ValidationContext
 from knargo.language.reachability import check_conditions
 
@@ -78,6 +79,7 @@ def check(
     if catalog is not None and scope is not None:
         found += _check_secrets(doc, file, catalog, scope)
     found += _check_schedules(doc, file)
+    found += check_checkout(doc, file)
     result = normalize(found)
     return Checked(None if has_errors(result) else config, result)
 

@@ -21,6 +21,8 @@ import base64
 from collections.abc import Mapping
 
 __all__ = [
+    "CHECKOUT",
+    "CHECKOUT_SCRIPT",
     "HOME",
     "INIT_SCRIPT",
     "WORKING_DIRECTORY",
@@ -34,7 +36,7 @@ __all__ = [
 WORKSPACE = "/workspace"
 HOME = "/knargo"
 
-INIT_SCRIPT = """\
+_DECODE = """\
 set -eu
 if [ -n "${KNARGO_CHECKOUT_ENV:-}" ]; then
   printf '%s' "$KNARGO_CHECKOUT_ENV" | base64 -d > "$KNARGO_HOME/checkout-env"
@@ -45,10 +47,22 @@ if [ -n "${KNARGO_ENV:-}" ]; then
   printf '%s' "$KNARGO_ENV" | base64 -d > "$KNARGO_HOME/env"
 fi
 cd "$KNARGO_WORKSPACE"
+"""
+_CHECKED_OUT = 'echo "knargo: checked out $(git rev-parse HEAD)"\n'
+_HELPER = (
+    """helper='!f() { echo "username=$KNARGO_GIT_USERNAME"; """
+    """echo "password=$KNARGO_GIT_TOKEN"; }; f'\n"""
+)
+
+INIT_SCRIPT = (
+    _DECODE
+    + """\
 git init -q .
 git remote add origin "$KNARGO_CLONE_URL"
 if [ -n "${KNARGO_GIT_TOKEN:-}" ]; then
-  helper='!f() { echo "username=$KNARGO_GIT_USERNAME"; echo "password=$KNARGO_GIT_TOKEN"; }; f'
+  """
+    + _HELPER
+    + """\
   git config credential.helper "$helper"
 fi
 if ! git fetch -q --depth=1 origin "$KNARGO_SHA"; then
@@ -57,7 +71,62 @@ if ! git fetch -q --depth=1 origin "$KNARGO_SHA"; then
 fi
 git -c advice.detachedHead=false checkout -q --detach "$KNARGO_SHA"
 git config --unset-all credential.helper || true
-echo "knargo: checked out $(git rev-parse HEAD)"
+"""
+    + _CHECKED_OUT
+)
+"""The checkout of a Workflow whose jobs all take the default: the commit alone."""
+
+CHECKOUT = "KNARGO_CHECKOUT"
+CHECKOUT_SCRIPT = (
+    _DECODE
+    + """\
+depth=--depth=1 tags=--no-tags submodules=
+for option in ${KNARGO_CHECKOUT:-}; do
+  case $option in
+    false) echo "knargo: no checkout (checkout: false)"; exit 0 ;;
+    depth=0) depth= ;;
+    depth=*) depth=--depth=${option#depth=} ;;
+    tags) tags=--tags ;;
+    submodules) submodules=--recursive ;;
+  esac
+done
+git init -q .
+git remote add origin "$KNARGO_CLONE_URL"
+if [ -n "${KNARGO_GIT_TOKEN:-}" ]; then
+  scope=$KNARGO_CLONE_URL
+  if [ "${KNARGO_GIT_SCOPE:-}" = forge ]; then
+    scope=$(printf '%s\\n' "$scope" | sed 's,^\\([^:/]*://[^/]*\\).*,\\1,')
+  fi
+  """
+    + _HELPER
+    + """\
+  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0="credential.$scope.helper"
+  export GIT_CONFIG_VALUE_0="$helper"
+fi
+set -- "$KNARGO_SHA"
+fetched=refs/knargo/fetched
+case $KNARGO_FETCH_REF in
+  refs/tags/*) set -- "$@" "+$KNARGO_FETCH_REF:$KNARGO_FETCH_REF"; fetched=$KNARGO_FETCH_REF ;;
+esac
+if ! git fetch -q $depth $tags origin "$@"; then
+  echo "knargo: fetching $KNARGO_SHA by id failed; fetching $KNARGO_FETCH_REF" >&2
+  git fetch -q $tags origin "+$KNARGO_FETCH_REF:$fetched"
+fi
+git -c advice.detachedHead=false checkout -q --detach "$KNARGO_SHA"
+if [ -n "$submodules" ]; then
+  git submodule update -q --init --recursive ${depth:+--depth=1}
+fi
+"""
+    + _CHECKED_OUT
+)
+"""The checkout with options, for a Workflow where a job has `checkout:` options.
+
+`KNARGO_CHECKOUT` (one per job) holds words: `false` (no checkout: the script and env files
+are decoded, nothing is fetched), `depth=N` (0: the full history), `tags`, `submodules`. A
+tag push also fetches its tag. The forge token reaches git through `GIT_CONFIG_*` in this
+container's environment only (nothing is written to `.git/config`, so neither the job nor a
+submodule's configuration sees it), scoped to the clone URL, or to its forge
+(`KNARGO_GIT_SCOPE=forge`) so that submodules on the same forge are fetched with it.
 """
 
 _RUN = {

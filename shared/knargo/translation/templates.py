@@ -20,7 +20,7 @@ from knargo.contract.events import EventKind, ForgeKind, GitEvent
 from knargo.formats import naming
 from knargo.formats.durations import parse_duration
 from knargo.language.dialect import CiConfig, Job
-from knargo.translation import jobpod, manifests
+from knargo.translation import checkout, jobpod, manifests
 
 __all__ = ["ENTRYPOINT", "LABEL", "SpecBuilder", "factor_defaults", "with_defaults"]
 
@@ -69,9 +69,11 @@ class SpecBuilder:
         self.catalog, self.notes = catalog, notes
         self.names = naming.template_names(config.jobs)
         self._secrets: dict[str, SecretRef] = {}
+        self._checkout_options = False
 
     def templates(self, jobs: dict[str, Job], kind: str) -> list[manifests.Template]:
         """Each job's whole template, before `factor_defaults` moves what they share."""
+        self._checkout_options = checkout.with_options(self.config, jobs)
         return [self._template(i, j, kind) for i, j in jobs.items()]
 
     def spec(self, jobs: dict[str, Job], kind: str) -> manifests.WorkflowSpec:
@@ -213,6 +215,10 @@ class SpecBuilder:
         }
         if event.private:
             values["KNARGO_GIT_USERNAME"] = _GIT_USERNAMES[event.forge_kind]
+        if self._checkout_options:
+            if event.private:
+                values["KNARGO_GIT_SCOPE"] = checkout.credential_scope(event)
+            values[jobpod.CHECKOUT] = checkout.words(checkout.job_checkout(self.config, job))
         plain, encoded = _transport(values)
         if encoded:
             env.append({"name": "KNARGO_CHECKOUT_ENV", "value": encoded})
@@ -229,7 +235,7 @@ class SpecBuilder:
         return {
             "name": "checkout",
             "image": self.settings.checkout_image,
-            "command": ["sh", "-c", jobpod.INIT_SCRIPT],
+            "command": ["sh", "-c", checkout.script(self._checkout_options)],
             "env": env,
             "workingDir": jobpod.WORKSPACE,
             "volumeMounts": _mounts(),
