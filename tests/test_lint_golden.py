@@ -34,6 +34,7 @@ RULES = {
     "working-directory",
     "jobs",
     "alias",
+    "checkout",
 }
 
 

@@ -76,6 +76,13 @@ def _false_or_options(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
             '"checkout: true" is what a job gets without it: leave it out, or give options '
             "such as {depth: 0, tags: true, submodules: true}",
         )
+    if value is not None and not isinstance(value, dict):
+        shown = f'"{value}"' if isinstance(value, str) else str(value)
+        raise user_error(
+            "checkout",
+            f"checkout must be false or a mapping such as {{depth: 0, tags: true}}, not {shown}"
+            + (" (only false is false in YAML 1.2)" if value in ("no", "off", "No", "NO") else ""),
+        )
     return handler(value)
 
 
