@@ -8,7 +8,14 @@ does (`http://127.0.0.1:<port>/<name>.git`), with the smart HTTP protocol of git
   on GitHub, GitLab and Gitea, any commit the server has can be fetched by id;
 * `refuse_fetch_by_id`: the header is dropped (protocol v0) and the upload-pack options that
   allow unadvertised wants are off, so fetching a commit that is not a ref's tip fails;
-* `credentials`: every request needs HTTP basic authentication with that (user, password).
+* `credentials`: every request needs HTTP basic authentication with that (user, password);
+  with `private`, only requests for those repositories do (the others are public), as on a
+  forge that hosts both.
+
+Every fetch's request (the pkt-lines a client sends to `git-upload-pack`: `want`, `deepen`,
+`shallow`, `include-tag`, `ref-prefix` ...) is kept in `uploads`, gzip undone, so a test can
+check what a checkout asked for, not only what it got: `git http-backend` answers `deepen`,
+`shallow` and tag requests as GitHub, GitLab and Gitea do (they run git's own upload-pack).
 
 `GitDaemon` serves the same directory over `git://`. Both are context managers that stop
 their threads and processes on exit; every wait is bounded.
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import os
 import shutil
 import socket
@@ -25,13 +33,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self
 from urllib.parse import urlsplit
 
-__all__ = ["GitDaemon", "GitHttpServer", "git_env", "missing_git"]
+__all__ = ["GitDaemon", "GitHttpServer", "Upload", "author_env", "git_env", "missing_git"]
 
 TIMEOUT = 30.0
 """Upper bound, in seconds, for any single request or process wait."""
@@ -50,6 +59,19 @@ def git_env(home: Path) -> dict[str, str]:
         "HOME": str(home),
         "GIT_CONFIG_NOSYSTEM": "1",
         "LC_ALL": "C",
+    }
+
+
+def author_env(home: Path) -> dict[str, str]:
+    """`git_env` with a fixed author, committer and date, so commits have the same ids on
+    every run."""
+    return git_env(home) | {
+        "GIT_AUTHOR_NAME": "Upstream",
+        "GIT_AUTHOR_EMAIL": "upstream@example.invalid",
+        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+        "GIT_COMMITTER_NAME": "Upstream",
+        "GIT_COMMITTER_EMAIL": "upstream@example.invalid",
+        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
     }
 
 
@@ -78,12 +100,16 @@ class GitHttpServer:
         *,
         refuse_fetch_by_id: bool = False,
         credentials: tuple[str, str] | None = None,
+        private: frozenset[str] | None = None,
     ) -> None:
         self.root = root
         self.refuse_fetch_by_id = refuse_fetch_by_id
         self.credentials = credentials
+        self.private = private
         self.requests: list[str] = []
         """`METHOD path status` of each request, in order."""
+        self.uploads: list[Upload] = []
+        """What each request to `git-upload-pack` asked for, in order."""
         self.protocols: list[str] = []
         """The `GIT_PROTOCOL` each backend run got (`""`: none, protocol v0)."""
         self.log = root.parent / f"http-backend-{id(self)}.log"
@@ -150,8 +176,10 @@ class GitHttpServer:
             env["REMOTE_USER"] = self.credentials[0]
         return env
 
-    def authorized(self, header: str | None) -> bool:
+    def authorized(self, path: str, header: str | None) -> bool:
         if self.credentials is None:
+            return True
+        if self.private is not None and path.lstrip("/").split("/", 1)[0] not in self.private:
             return True
         expected = base64.b64encode(":".join(self.credentials).encode()).decode()
         return header == f"Basic {expected}"
@@ -175,7 +203,7 @@ class _CgiHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         split = urlsplit(self.path)
-        if not self.git.authorized(self.headers.get("Authorization")):
+        if not self.git.authorized(split.path, self.headers.get("Authorization")):
             self._discard_body()
             self.git.requests.append(f"{self.command} {split.path} 401")
             self.send_response(401)
@@ -194,7 +222,8 @@ class _CgiHandler(BaseHTTPRequestHandler):
                 stderr=log,
             )
         assert process.stdin is not None and process.stdout is not None
-        feeder = threading.Thread(target=self._feed, args=(process.stdin,), daemon=True)
+        body: list[bytes] = []
+        feeder = threading.Thread(target=self._feed, args=(process.stdin, body), daemon=True)
         feeder.start()
         try:
             status, reason, headers = _cgi_headers(process.stdout)
@@ -207,16 +236,21 @@ class _CgiHandler(BaseHTTPRequestHandler):
         finally:
             process.stdout.close()
             feeder.join(timeout=TIMEOUT)
+            if split.path.endswith("/git-upload-pack"):
+                encoding = self.headers.get("Content-Encoding", "")
+                self.git.uploads.append(Upload.parse(split.path, b"".join(body), encoding))
             try:
                 process.wait(timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=TIMEOUT)
 
-    def _feed(self, stdin: BinaryIO) -> None:
-        """Stream the request body (de-chunked if need be) into the backend, then close it."""
+    def _feed(self, stdin: BinaryIO, kept: list[bytes]) -> None:
+        """Stream the request body (de-chunked if need be) into the backend, keeping a copy,
+        then close it."""
         try:
             for block in self._body():
+                kept.append(block)
                 stdin.write(block)
         except (BrokenPipeError, ConnectionError, TimeoutError):
             pass
@@ -245,6 +279,36 @@ class _CgiHandler(BaseHTTPRequestHandler):
     def _discard_body(self) -> None:
         for _ in self._body():
             pass
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One request to `git-upload-pack`: the repository's path and the client's lines."""
+
+    path: str
+    lines: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, path: str, body: bytes, encoding: str) -> Upload:
+        if encoding.strip().lower() in ("gzip", "x-gzip"):
+            body = gzip.decompress(body)
+        return cls(path, tuple(_pkt_lines(body)))
+
+    def values(self, keyword: str) -> list[str]:
+        """The arguments of every line starting with `keyword` (`want`, `deepen` ...)."""
+        return [line[len(keyword) + 1 :] for line in self.lines if line.startswith(keyword + " ")]
+
+
+def _pkt_lines(body: bytes) -> Iterator[str]:
+    """The text of each data pkt-line (flush, delimiter and end packets are skipped)."""
+    at = 0
+    while at + 4 <= len(body):
+        size = int(body[at : at + 4], 16)
+        if size < 4:  # 0000 flush, 0001 delimiter, 0002 response end
+            at += 4
+            continue
+        yield body[at + 4 : at + size].decode("utf-8", "replace").rstrip("\n")
+        at += size
 
 
 def _cgi_headers(stdout: BinaryIO) -> tuple[int, str, list[tuple[str, str]]]:

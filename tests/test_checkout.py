@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from gitserver import TIMEOUT, GitDaemon, GitHttpServer, git_env, missing_git
+from gitserver import TIMEOUT, GitDaemon, GitHttpServer, author_env, git_env, missing_git
 from knargo.config.settings import Settings
 from knargo.contract.events import GitEvent
 from knargo.language.lint import check
@@ -87,14 +87,7 @@ def _commit(repo: Path, env: dict[str, str], files: dict[str, str], message: str
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Upstream:
     base = tmp_path_factory.mktemp("upstream")
     (base / "home").mkdir()
-    env = git_env(base / "home") | {
-        "GIT_AUTHOR_NAME": "Upstream",
-        "GIT_AUTHOR_EMAIL": "upstream@example.invalid",
-        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-        "GIT_COMMITTER_NAME": "Upstream",
-        "GIT_COMMITTER_EMAIL": "upstream@example.invalid",
-        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-    }
+    env = author_env(base / "home")
     work = base / "work"
     _git(base, "init", "-q", "-b", "main", str(work), env=env)
     first = _commit(
@@ -245,6 +238,9 @@ def _pipeline(
     event: GitEvent,
     server: Server,
     secrets: dict[tuple[str, str], str] | None = None,
+    *,
+    repository: str = REPOSITORY,
+    script: str = jobpod.INIT_SCRIPT,
 ) -> Ran:
     checked = check(ci_yaml)
     assert checked.config is not None, checked.diagnostics
@@ -256,7 +252,7 @@ def _pipeline(
     ]
     (init,) = template["initContainers"]
     assert init["name"] == "checkout"
-    assert init["command"] == ["sh", "-c", jobpod.INIT_SCRIPT]
+    assert init["command"] == ["sh", "-c", script]
 
     workspace, home = tmp_path / "workspace", tmp_path / "knargo"
     workspace.mkdir()
@@ -269,7 +265,7 @@ def _pipeline(
         | {
             "KNARGO_HOME": str(home),
             "KNARGO_WORKSPACE": str(workspace),
-            "KNARGO_CLONE_URL": server.url(REPOSITORY),
+            "KNARGO_CLONE_URL": server.url(repository),
         }
     )
     init_run = _run(init["command"], init_env, _local(init["workingDir"], workspace))

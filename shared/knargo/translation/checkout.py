@@ -1,8 +1,8 @@
 """Which checkout script a Workflow runs, and each job's `KNARGO_CHECKOUT` words.
 
-A Workflow whose jobs all take the default checkout (the commit alone) runs
+A Workflow none of whose jobs is given a `checkout:` (its own or the top-level one) runs
 `jobpod.INIT_SCRIPT`, as it always has, so its manifests are unchanged. As soon as one of
-its jobs has `checkout:` options, every job runs `jobpod.CHECKOUT_SCRIPT` (one copy, in
+its jobs is given one (even `{}`), every job runs `jobpod.CHECKOUT_SCRIPT` (one copy, in
 `templateDefaults`) and carries its options in one env var, `KNARGO_CHECKOUT`
 (`depth=0 tags submodules`, `false`), which also moves to the defaults when all jobs agree.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from knargo.contract.events import GitEvent
-from knargo.language.checkout import DEFAULT, Checkout, effective
+from knargo.language.checkout import Checkout, effective
 from knargo.language.dialect import CiConfig, Job
 from knargo.translation import jobpod
 
@@ -25,8 +25,8 @@ def job_checkout(config: CiConfig, job: Job) -> Checkout | None:
 
 
 def with_options(config: CiConfig, jobs: Mapping[str, Job]) -> bool:
-    """Whether any of `jobs` checks out other than by default."""
-    return any(job_checkout(config, job) != DEFAULT for job in jobs.values())
+    """Whether any of `jobs` is given a `checkout:`, its own or the top-level one."""
+    return config.checkout is not None or any(job.checkout is not None for job in jobs.values())
 
 
 def script(options: bool) -> str:
