@@ -3,7 +3,8 @@
 Both run as the template says (command, environment, working directory), on local
 directories standing in for the pod's volumes: `/workspace` (the checkout) and `/knargo`
 (the decoded script). `KNARGO_HOME`, `KNARGO_WORKSPACE` and `KNARGO_CLONE_URL` are the only
-values changed: they point at those directories and at the local repository. Environment
+values changed: they point at those directories and at the local repository (so a
+submodule's relative URL is looked up beside it, and git may fetch it over `file://`). Environment
 variables from a `secretKeyRef` come from `.knargo/secrets.env`; when one is missing the job
 does not start (as a pod whose Secret does not exist), and the error names it. A
 `working-directory` the checkout does not have fails the job, and a program that cannot be
@@ -156,7 +157,7 @@ def run_attempt(
         return Outcome("Error", message)
     (init,) = pod.template["initContainers"]
     local = {"KNARGO_HOME": str(home), "KNARGO_WORKSPACE": str(workspace)}
-    env = pod.init_env | local | {"KNARGO_CLONE_URL": clone_url, "GIT_TERMINAL_PROMPT": "0"}
+    env = pod.init_env | local | {"KNARGO_CLONE_URL": clone_url} | _LOCAL_GIT
     cwd = _local(init.get("workingDir", jobpod.WORKSPACE), workspace)
     code = _execute(init["command"], env, cwd, log, deadline, processes, pod.masked)
     if code != 0:
@@ -193,6 +194,11 @@ def run_attempt(
     if code == 0:
         return Outcome("Succeeded")
     return _failed(code, processes, "Error (exit code {})", "Failed")
+
+
+# No prompt for credentials; the local repository is the forge, so a submodule's relative URL
+# (`../lib.git`) is a `file://` URL here, which git refuses for submodules unless allowed.
+_LOCAL_GIT = {"GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh"}
 
 
 def _failed(code: int | None, processes: Processes, text: str, phase: str) -> Outcome:
