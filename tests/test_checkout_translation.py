@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from argo_schemas import problems
+from knargo.cli.explain import explain
 from knargo.config.settings import Settings
 from knargo.contract.events import GitEvent
 from knargo.language.lint import check
@@ -124,3 +125,12 @@ def test_only_the_jobs_that_run_decide_the_script() -> None:
     assert _script(_workflow(ci_yaml)) == jobpod.INIT_SCRIPT
     tag = GitEvent.model_validate({**BASE_EVENT, "kind": "tag", "ref": "refs/tags/v1"})
     assert _script(_workflow(ci_yaml, tag)) == jobpod.CHECKOUT_SCRIPT
+
+
+def test_render_explain_shows_each_jobs_checkout() -> None:
+    ci_yaml = "checkout: {depth: 0, tags: true}\n"
+    ci_yaml += f"jobs:\n  a:\n{JOB}  b:\n{JOB}    checkout: false\n"
+    text = explain([_workflow(ci_yaml)])
+    assert "  job a: template a, image alpine:3.20\n    checkout: depth=0 tags\n" in text
+    assert "  job b: template b, image alpine:3.20\n    checkout: false\n" in text
+    assert "checkout:" not in explain([_workflow(f"jobs:\n  a:\n{JOB}")])

@@ -19,7 +19,7 @@ from knargo.translation.templates import with_defaults
 __all__ = ["explain"]
 
 JOB = "knargo.dev/job"
-SCRIPT, ENV_FILE = "KNARGO_SCRIPT", "KNARGO_ENV"
+SCRIPT, ENV_FILE, CHECKOUT = "KNARGO_SCRIPT", "KNARGO_ENV", "KNARGO_CHECKOUT"
 
 
 def explain(manifests: Sequence[Mapping[str, Any]]) -> str:
@@ -47,8 +47,10 @@ def _job(job: str, template: Mapping[str, Any]) -> list[str]:
     lines = [
         "",
         f"  job {job}: template {template['name']}, image {container['image']}",
-        "    env:",
     ]
+    if CHECKOUT in init_env:  # only when the pipeline writes `checkout:`
+        lines.append(f"    checkout: {init_env[CHECKOUT]}")
+    lines.append("    env:")
     for variable in container.get("env", []):
         ref = (variable.get("valueFrom") or {}).get("secretKeyRef")
         shown = f"<Secret {ref['name']}, key {ref['key']}>" if ref else variable.get("value", "")
