@@ -19,8 +19,8 @@ from knargo.contract.events import GitEvent
 from knargo.language.lint import check
 from knargo.translation import jobpod
 from knargo.translation.plan import plan
-from knargo.translation.templates import with_defaults
-from test_translate_golden import BASE_EVENT
+from knargo.translation.templates import SpecBuilder, with_defaults
+from test_translate_golden import BASE_EVENT, CASES
 
 EVENT = GitEvent.model_validate(BASE_EVENT)
 JOB = "    image: alpine:3.20\n    run: make\n"
@@ -134,3 +134,19 @@ def test_render_explain_shows_each_jobs_checkout() -> None:
     assert "  job a: template a, image alpine:3.20\n    checkout: depth=0 tags\n" in text
     assert "  job b: template b, image alpine:3.20\n    checkout: false\n" in text
     assert "checkout:" not in explain([_workflow(f"jobs:\n  a:\n{JOB}")])
+
+
+@pytest.mark.parametrize("case", ["checkout-options", "checkout-private-fork"])
+def test_merging_the_defaults_gives_each_job_its_whole_checkout(case: str) -> None:
+    config = check((CASES / case / "ci.yaml").read_text()).config
+    assert config is not None
+    event = GitEvent.model_validate({**BASE_EVENT, "private": True})
+    builder = SpecBuilder(config, event, Settings.embedded(), None, [])
+    whole = builder.templates(dict(config.jobs), "push")
+    spec = builder.spec(dict(config.jobs), "push")
+    merged = [with_defaults(spec["templateDefaults"], t) for t in spec["templates"][1:]]
+    by_name = [{e["name"]: e for e in t["initContainers"][0]["env"]} for t in merged]
+    assert by_name == [{e["name"]: e for e in t["initContainers"][0]["env"]} for t in whole]
+    assert [t["initContainers"][0]["command"] for t in merged] == [
+        t["initContainers"][0]["command"] for t in whole
+    ]
