@@ -4,7 +4,8 @@ As in `test_checkout.py`, the Workflow comes from the real translator, and its `
 container and job command run with `sh` (only volume paths and the clone URL replaced). The
 served forge holds `app.git` (seven commits on main, annotated tags `v0.1.0` on the first and
 `v0.2.0` on the sixth, the seventh adding the submodule `lib` at `../lib.git`), `lib.git`
-(with its own submodule `deep` at `../deep.git`) and `deep.git`. The server's record of each
+(with its own submodule `deep` at `../deep.git`, and a commit after the one `app` records)
+and `deep.git`. The server's record of each
 upload-pack request shows what the checkout asked for (`deepen 5`, tags).
 """
 
@@ -81,6 +82,7 @@ def forge(tmp_path_factory: pytest.TempPathFactory) -> Forge:
     lib_work = _repository(base, env, "lib")
     _commit(lib_work, env, "lib-1")
     lib = _commit(lib_work, env, "lib-2", ("deep", deep))
+    _commit(lib_work, env, "lib-3")  # the recorded commit is not the tip: fetched by id
     app = _repository(base, env, "app")
     commits = []
     for n in range(1, 8):
