@@ -56,7 +56,7 @@ class Checkout(BaseModel):
     """Commits of history to fetch, the built commit included; 0 fetches the full history."""
     tags: bool = False
     """Fetch the repository's tags too (with `depth: 0`, `git describe` then finds the
-    nearest tag). A tag push always has its own tag."""
+    nearest tag). Without it, a tag push still fetches its own tag."""
     submodules: Annotated[bool, BeforeValidator(_submodules)] = False
     """Fetch the submodules (nested ones too), with the repository's credentials when they
     are on the same forge."""
