@@ -12,6 +12,7 @@ upload-pack request shows what the checkout asked for (`deepen 5`, tags).
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
 APP = "app.git"
 TOKEN = "s3cr3t-submodule-token"
+ODD_TAG = "v$$(id)"
 GITMODULE = '[submodule "{name}"]\n\tpath = {name}\n\turl = ../{name}.git\n'
 
 
@@ -198,6 +200,21 @@ def test_a_tag_push_has_its_own_tag_without_tags(
     assert _output(ran) == "v0.2.0\n"
     assert _in_workspace(ran, "tag", "-l").stdout.split() == ["v0.2.0"]
     assert _count(ran) == 1
+
+
+def test_a_tag_whose_name_argo_or_kubernetes_would_rewrite_is_fetched(
+    tmp_path: Path, forge: Forge
+) -> None:
+    root = tmp_path / "served"
+    shutil.copytree(forge.root, root)
+    (tmp_path / "git-home").mkdir()
+    env = author_env(tmp_path / "git-home")
+    _git(root / APP, env, "tag", "-a", "-m", "odd", ODD_TAG, forge.commits[4])
+    event = _event("tag", f"refs/tags/{ODD_TAG}", forge.commits[4])
+    with GitHttpServer(root, refuse_fetch_by_id=True) as server:
+        ran = _run(tmp_path, "{depth: 1}", event, server, "git describe")
+    assert f"fetching refs/tags/{ODD_TAG}" in ran.init.stderr
+    assert _output(ran) == f"{ODD_TAG}\n"
 
 
 def test_a_tag_push_gets_its_tag_when_fetch_by_id_is_refused(
