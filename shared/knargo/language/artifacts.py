@@ -59,7 +59,7 @@ def _paths(doc: Document, job_id: str, job: dict[str, Any], key: str) -> Iterato
 def _needs(job: dict[str, Any], jobs: dict[str, Any]) -> list[str]:
     needs = job.get("needs")
     listed = [needs] if isinstance(needs, str) else needs if isinstance(needs, list) else []
-    return [n for n in dict.fromkeys(listed) if isinstance(n, str) and n in jobs]
+    return list(dict.fromkeys(n for n in listed if isinstance(n, str) and n in jobs))
 
 
 def _at(doc: Document, path: Path) -> str:
