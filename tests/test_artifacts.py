@@ -305,3 +305,17 @@ def test_the_artifact_repository_keys_are_templates_without_values() -> None:
     }
     assert named == set(secrets) == {"knargo-artifacts", "knargo-artifacts-fork"}
     assert all("data" not in s and "stringData" not in s for s in secrets.values())
+
+
+def test_the_demo_shows_an_artifact_passed_and_a_cache_hit_on_the_second_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from knargo.local import demo
+
+    assert demo.main(["--source", str(KNATIVE.parent / "examples" / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r'cache "deps" miss\n.*\n.*\n  \| knargo: cache "deps" saved: \d+ KiB', out)
+    assert re.search(r'cache "deps" hit: restored \d+ KiB', out)
+    assert out.index('"deps" saved') < out.index('"deps" hit')
+    assert re.search(r"restored the artifacts of build \(\d+ KiB\)", out)
+    assert "publishing dist/greeting.txt: Hello, knargo demo!" in out
