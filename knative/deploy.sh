@@ -327,6 +327,7 @@ apply namespaces.yaml
 apply config.yaml
 create_catalog
 apply credentials.yaml
+apply artifact-repositories.yaml
 if [[ -n $CREDENTIALS ]]; then
   set_credentials
 fi

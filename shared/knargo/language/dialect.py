@@ -29,6 +29,8 @@ from knargo.language import conditions, cron, globs
 from knargo.language.checkout import CheckoutKey
 
 __all__ = [
+    "Artifacts",
+    "Cache",
     "CiConfig",
     "Job",
     "PullRequestTrigger",
@@ -277,6 +279,93 @@ def _check_duration(value: str) -> str:
     return value
 
 
+# Artifacts and caches: files that outlive a job (see docs/ci-yaml.md, "Artifacts", "Caches").
+MAX_EXPIRE_DAYS = 30
+RESERVED_PATH = ".knargo-out"
+
+
+def _file_path(value: str) -> str:
+    """A path or shell glob relative to the checkout, as the job's shell expands it."""
+    stripped = value.strip()
+    parts = [p for p in stripped.removeprefix("./").rstrip("/").split("/") if p != "."]
+    if (
+        not stripped
+        or stripped.startswith("/")
+        or ".." in parts
+        or not parts
+        or "\n" in value
+        or "\x00" in value
+    ):
+        raise user_error(
+            "artifacts", f'invalid path "{value}" (a relative path inside the checkout)'
+        )
+    if "**" in value:
+        raise user_error(
+            "artifacts",
+            f'"{value}": "**" is not supported (paths are expanded by the job\'s shell: '
+            "use *, ? or [...], or name the directory, which is taken whole)",
+        )
+    if parts[0] in (".git", RESERVED_PATH):
+        raise user_error("artifacts", f'"{value}": {parts[0]}/ cannot be kept')
+    return value
+
+
+FilePath = Annotated[str, AfterValidator(_file_path)]
+FilePaths = Annotated[
+    list[FilePath],
+    BeforeValidator(_as_list, json_schema_input_type=str | list[str]),
+    Field(min_length=1),
+]
+
+
+def _expire(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        seconds = parse_duration(value)
+    except DurationError as exc:
+        raise user_error("expire", str(exc)) from None
+    days, rest = divmod(seconds, 86_400)
+    if rest or not 1 <= days <= MAX_EXPIRE_DAYS:
+        raise user_error(
+            "expire",
+            f'invalid expire "{value}": whole days from 1d to {MAX_EXPIRE_DAYS}d '
+            "(the artifact repository expires objects by day)",
+        )
+    return value
+
+
+class Artifacts(_Model):
+    """Files the job produces for the jobs that list it in their `needs`."""
+
+    paths: FilePaths
+    """Files or directories relative to the checkout (shell globs `*`, `?`, `[...]`);
+    restored at the same paths in each job that needs this one, before its script starts."""
+    expire: Annotated[str, AfterValidator(_expire)] = "7d"
+    """How long the artifacts are kept: whole days, `1d` to `30d` (default `7d`)."""
+    optional: bool = False
+    """Whether a path that does not exist when the job ends is allowed; by default it
+    fails the job, with the path named."""
+
+
+def _cache_key(value: str) -> str:
+    if not value.strip() or "\n" in value or "\x00" in value or len(value) > 200:
+        raise user_error("cache", f'invalid cache key "{value}" (one line of 1 to 200 characters)')
+    return value
+
+
+class Cache(_Model):
+    """Files kept between runs of the repository's pipelines, under a key."""
+
+    key: Annotated[str, AfterValidator(_cache_key)]
+    """The cache's name, e.g. `pip`; with `files`, their contents' hash is part of it."""
+    files: FilePaths | None = None
+    """Files whose contents make the key (`requirements.txt`, `poetry.lock`): a change
+    of any of them is a miss, and the job then saves a fresh cache."""
+    paths: FilePaths
+    """Files or directories to restore before the script and save after it (`.venv`)."""
+
+
 class Job(_Model):
     """One job: a script run in a container, in a checkout of the commit."""
 
@@ -314,6 +403,11 @@ class Job(_Model):
     checkout: CheckoutKey = None
     """`false` (no checkout: an empty workspace) or `{depth, tags, submodules}`; replaces
     the top-level `checkout`. Default: the commit alone."""
+    artifacts: Artifacts | None = None
+    """Files this job produces, restored in the jobs that list it in their `needs`."""
+    cache: Cache | None = None
+    """Files restored from the repository's cache before the script, and saved after a
+    successful job when the key had no entry (never by a pull request from a fork)."""
 
     @field_validator("image")
     @classmethod

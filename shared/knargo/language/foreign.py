@@ -43,8 +43,6 @@ _JOB = {
     "retry": 'use "retries:"',
     "tags": 'use "runner:", a runner of the platform',
     "extends": "use a YAML anchor and a merge key (<<: *defaults)",
-    "artifacts": _NOT_SUPPORTED + ": jobs share no files",
-    "cache": _NOT_SUPPORTED,
 }
 _ON = {
     "tag": 'tags go under "on.push.tags", e.g. on: {push: {tags: ["v*"]}}',

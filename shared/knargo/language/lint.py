@@ -24,6 +24,7 @@ from knargo.formats.locate import diagnostics_from, quote_list, suggest
 from knargo.formats.positions import Document, Path
 from knargo.language import cron, foreign
 from knargo.language.checkout import check_checkout
+from knargo.language.artifacts import check_files
 from knargo.language.dialect import CiConfig, ValidationContext
 from knargo.language.reachability import check_conditions
 
@@ -76,6 +77,7 @@ def check(
     found += check_conditions(doc, file, _jobs(doc))
     found += _check_overlap(doc, file)
     found += _check_path(doc, file)
+    found += check_files(doc, file, _jobs(doc))
     if catalog is not None and scope is not None:
         found += _check_secrets(doc, file, catalog, scope)
     found += _check_schedules(doc, file)

@@ -53,17 +53,21 @@ def make_repository(source: Path, path: Path) -> Path:
         shutil.copy(source / "secrets.env", path / ".knargo" / "secrets.env")
     git(path, "init", "-q", "-b", "main")
     git(path, "add", "-A")
+    _commit(path, "knargo demo")
+    return path
+
+
+def _commit(path: Path, message: str, *options: str) -> None:
     saved = {k: os.environ.get(k) for k in IDENTITY}
     os.environ.update(IDENTITY)  # the demo's own process: no user.name needed
     try:
-        git(path, "-c", "commit.gpgsign=false", "commit", "-q", "-m", "knargo demo")
+        git(path, "-c", "commit.gpgsign=false", "commit", "-q", *options, "-m", message)
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return path
 
 
 def _post(url: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
@@ -90,20 +94,29 @@ def run_demo(repository: Path, out: TextIO) -> int:
     chain.start()
     server.start()
     try:
-        described = payloads.describe(repository, LOCAL_FORGE.web_url)
-        payload = payloads.push(described, payloads.head(described))
-        headers, body = payloads.delivery("push", payload, secret.encode(), str(uuid.uuid4()))
-        view.say(f"\nPOST {server.url} (a GitHub push delivery of {len(body)} bytes, signed)")
-        status, answer = _post(server.url, headers, body)
-        view.say(f"  → {status} {answer}\n")
-        settled = status == 202 and chain.settle(TIMEOUT)
+        settled = _push(repository, server.url, secret, chain, view)
+        if settled:  # a second commit: its run hits the cache the first run saved
+            _commit(repository, "second run", "--allow-empty")
+            view.say("\na second commit, to show the cache restored:")
+            settled = _push(repository, server.url, secret, chain, view)
     finally:
         server.close()
         chain.stop()
         view.close()
     for line in dead_letter_lines(chain.broker.dead_letters):
         view.say(line)
-    return _summary(chain, view, payload["after"]) if settled else 1
+    return _summary(chain, view, git(repository, "rev-parse", "HEAD")) if settled else 1
+
+
+def _push(repository: Path, url: str, secret: str, chain: Chain, view: View) -> bool:
+    """Deliver a signed push of HEAD; whether its run settled."""
+    described = payloads.describe(repository, LOCAL_FORGE.web_url)
+    payload = payloads.push(described, payloads.head(described))
+    headers, body = payloads.delivery("push", payload, secret.encode(), str(uuid.uuid4()))
+    view.say(f"\nPOST {url} (a GitHub push delivery of {len(body)} bytes, signed)")
+    status, answer = _post(url, headers, body)
+    view.say(f"  → {status} {answer}\n")
+    return status == 202 and chain.settle(TIMEOUT)
 
 
 def _summary(chain: Chain, view: View, sha: str) -> int:

@@ -27,6 +27,7 @@ from knargo.contract.events import Envelope, GitEvent
 from knargo.functions.status import GIT_EVENT
 from knargo.local.cluster import LocalCluster
 from knargo.local.engine import Engine
+from knargo.local.files import Store
 from knargo.local.nodes import WorkflowStatus
 from knargo.local.pod import CannotStart, Outcome, Pod, Processes, prepare, run_attempt
 from knargo.local.retry import attempts, backoff, retried
@@ -104,6 +105,8 @@ class _Run:
         self.results: dict[str, str] = {}
         self.node_of: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.store = Store(self.options.runs.parent)
+        self.by_task = {t: self.templates[d["template"]] for t, d in self.tasks.items()}
 
     def change(self, edit: Callable[[WorkflowStatus], T]) -> T:
         """Apply `edit`, store the status and publish the Workflow as it is now."""
@@ -132,6 +135,7 @@ class _Run:
 
     def _run(self) -> None:
         self.change(lambda s: s.start())
+        self.store.expire()
         pending = list(self.tasks)
         with ThreadPoolExecutor(max_workers=max(1, self.options.parallel)) as pool:
             running: dict[Future[str], str] = {}
@@ -231,6 +235,11 @@ class _Run:
         with path.open("ab") as log:
             if attempt:
                 log.write(f"knargo: retry {attempt}\n".encode())
+            directory.mkdir(parents=True, exist_ok=True)
+            isolated = self.options.engine.isolated
+            self.store.restore(
+                pod.template, self.tasks[task], self.by_task, self.name, directory, copy=isolated
+            )
             try:
                 outcome = run_attempt(
                     pod,
@@ -244,5 +253,6 @@ class _Run:
             except CannotStart as exc:  # e.g. no `sh` in PATH, or the engine's binary vanished
                 log.write(f"knargo: {exc}\n".encode())
                 outcome = Outcome("Error", str(exc))
+            self.store.save(pod.template, self.name, directory)
         self.change(lambda s: s.set(node, outcome.phase, outcome.message))
         return outcome.phase

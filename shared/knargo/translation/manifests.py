@@ -16,6 +16,10 @@ from typing import Literal, NotRequired, TypedDict
 
 __all__ = [
     "API_VERSION",
+    "Arguments",
+    "Artifact",
+    "ArtifactRepositoryRef",
+    "Artifacts",
     "Backoff",
     "Capabilities",
     "Container",
@@ -32,6 +36,7 @@ __all__ = [
     "PodGC",
     "Resources",
     "RetryStrategy",
+    "S3Artifact",
     "SeccompProfile",
     "SecretKeySelector",
     "SecurityContext",
@@ -142,11 +147,45 @@ class ContinueOn(TypedDict):
     error: bool
 
 
+class S3Artifact(TypedDict):
+    """Only the key: the rest comes from the Workflow's artifact repository."""
+
+    key: str
+
+
+# `from` is a Python keyword: the functional form.
+Artifact = TypedDict(
+    "Artifact",
+    {
+        "name": str,
+        "path": NotRequired[str],
+        "from": NotRequired[str],
+        "optional": NotRequired[bool],
+        "s3": NotRequired[S3Artifact],
+    },
+)
+
+
+class Artifacts(TypedDict):
+    """A template's `inputs` or `outputs`, or a DAG task's `arguments`: artifacts only."""
+
+    artifacts: list[Artifact]
+
+
+Arguments = Artifacts
+
+
+class ArtifactRepositoryRef(TypedDict):
+    configMap: str
+    key: str
+
+
 class DAGTask(TypedDict):
     name: str
     template: str
     dependencies: NotRequired[list[str]]
     continueOn: NotRequired[ContinueOn]
+    arguments: NotRequired[Arguments]
 
 
 class DAGTemplate(TypedDict):
@@ -163,6 +202,8 @@ class Template(TypedDict):
     tolerations: NotRequired[list[Toleration]]
     activeDeadlineSeconds: NotRequired[str]
     retryStrategy: NotRequired[RetryStrategy]
+    inputs: NotRequired[Artifacts]
+    outputs: NotRequired[Artifacts]
 
 
 class PodGC(TypedDict):
@@ -198,6 +239,7 @@ class WorkflowSpec(TypedDict):
     volumes: list[Volume]
     templateDefaults: TemplateDefaults
     templates: list[Template]
+    artifactRepositoryRef: NotRequired[ArtifactRepositoryRef]
 
 
 class Workflow(TypedDict):

@@ -20,7 +20,7 @@ from knargo.contract.events import EventKind, ForgeKind, GitEvent
 from knargo.formats import naming
 from knargo.formats.durations import parse_duration
 from knargo.language.dialect import CiConfig, Job
-from knargo.translation import checkout, jobpod, manifests
+from knargo.translation import artifacts, checkout, jobpod, manifests
 
 __all__ = ["ENTRYPOINT", "LABEL", "SpecBuilder", "factor_defaults", "with_defaults"]
 
@@ -70,10 +70,12 @@ class SpecBuilder:
         self.names = naming.template_names(config.jobs)
         self._secrets: dict[str, SecretRef] = {}
         self._checkout_options = False
+        self._jobs: dict[str, Job] = config.jobs
 
     def templates(self, jobs: dict[str, Job], kind: str) -> list[manifests.Template]:
         """Each job's whole template, before `factor_defaults` moves what they share."""
         self._checkout_options = checkout.with_options(self.config, jobs)
+        self._jobs = jobs
         return [self._template(i, j, kind) for i, j in jobs.items()]
 
     def spec(self, jobs: dict[str, Job], kind: str) -> manifests.WorkflowSpec:
@@ -87,7 +89,7 @@ class SpecBuilder:
                 "pull request from a fork: secrets withheld from " + ", ".join(withheld)
             )
         settings = self.settings
-        return {
+        spec: manifests.WorkflowSpec = {
             "entrypoint": ENTRYPOINT,
             "serviceAccountName": settings.service_account,
             # Only Argo's executor containers get a token (of this account); the job's own
@@ -107,6 +109,9 @@ class SpecBuilder:
             "templateDefaults": defaults,
             "templates": [self._dag(jobs), *templates],
         }
+        if any(artifacts.uses_files(j, jobs) for j in jobs.values()):
+            spec["artifactRepositoryRef"] = artifacts.repository_ref(self.event)
+        return spec
 
     def _dag(self, jobs: dict[str, Job]) -> manifests.Template:
         tasks: list[manifests.DAGTask] = []
@@ -116,6 +121,8 @@ class SpecBuilder:
                 task["dependencies"] = [self.names[n] for n in job.needs]
             if job.continue_on_error:
                 task["continueOn"] = {"failed": True, "error": True}
+            if artifacts.producers(job, jobs):
+                task["arguments"] = artifacts.arguments(job, jobs, self.names)
             tasks.append(task)
         return {"name": ENTRYPOINT, "dag": {"tasks": tasks}}
 
@@ -151,6 +158,14 @@ class SpecBuilder:
         retry = _retry(job)
         if retry:
             template["retryStrategy"] = retry
+        if artifacts.uses_files(job, self._jobs):
+            container["command"] = artifacts.files_command(job.shell)
+            received = artifacts.inputs(job, self._jobs, self.names, self.event)
+            if received["artifacts"]:
+                template["inputs"] = received
+            kept = artifacts.outputs(job, self.names[job_id], self.event)
+            if kept["artifacts"]:
+                template["outputs"] = kept
         return template
 
     def _env(self, job_id: str, job: Job, kind: str) -> tuple[list[manifests.EnvVar], str]:
@@ -174,6 +189,7 @@ class SpecBuilder:
             values["KNARGO_PULL_REQUEST"] = str(event.pr_number)
         values.update(self.config.env)
         values.update(job.env)
+        values.update(artifacts.env(job, event))
         if job.working_directory:
             # Entered by the job's command, which fails when the checkout lacks it (a
             # container's workingDir would be created silently).
