@@ -34,6 +34,9 @@ RULES = {
     "working-directory",
     "jobs",
     "alias",
+    "matrix",
+    "services",
+    "name",
 }
 
 

@@ -22,7 +22,7 @@ from knargo.formats import positions
 from knargo.formats.diagnostics import Diagnostic, Severity, has_errors, normalize
 from knargo.formats.locate import diagnostics_from, quote_list, suggest
 from knargo.formats.positions import Document, Path
-from knargo.language import cron, foreign
+from knargo.language import cron, foreign, matrixcheck
 from knargo.language.dialect import CiConfig, ValidationContext
 from knargo.language.reachability import check_conditions
 
@@ -62,6 +62,7 @@ def check(
         )
         return Checked(None, normalize(found))
     _env_as_written(doc)
+    matrixcheck.as_written(doc)
     context = ValidationContext(
         runners=frozenset(settings.runners) if settings else None,
         allowed_registries=tuple(settings.allowed_registries) if settings else (),
@@ -78,6 +79,7 @@ def check(
     if catalog is not None and scope is not None:
         found += _check_secrets(doc, file, catalog, scope)
     found += _check_schedules(doc, file)
+    found += matrixcheck.check(doc, file, context)
     result = normalize(found)
     return Checked(None if has_errors(result) else config, result)
 

@@ -20,7 +20,8 @@ from knargo.contract.events import EventKind, ForgeKind, GitEvent
 from knargo.formats import naming
 from knargo.formats.durations import parse_duration
 from knargo.language.dialect import CiConfig, Job
-from knargo.translation import jobpod, manifests
+from knargo.translation import jobpod, manifests, services
+from knargo.translation.expansion import expand
 
 __all__ = ["ENTRYPOINT", "LABEL", "SpecBuilder", "factor_defaults", "with_defaults"]
 
@@ -69,6 +70,14 @@ class SpecBuilder:
         self.catalog, self.notes = catalog, notes
         self.names = naming.template_names(config.jobs)
         self._secrets: dict[str, SecretRef] = {}
+        self.job_ids: dict[str, str] = {}
+
+    def expanded(self, jobs: dict[str, Job]) -> dict[str, Job]:
+        """The units `jobs` run as (`knargo.translation.expansion`), by how each is shown."""
+        expansion = expand(jobs, naming.template_names(self.config.jobs))
+        self.names.update(expansion.names)
+        self.job_ids.update(expansion.job_ids)
+        return expansion.jobs
 
     def templates(self, jobs: dict[str, Job], kind: str) -> list[manifests.Template]:
         """Each job's whole template, before `factor_defaults` moves what they share."""
@@ -76,10 +85,11 @@ class SpecBuilder:
 
     def spec(self, jobs: dict[str, Job], kind: str) -> manifests.WorkflowSpec:
         """The spec running `jobs` (already selected) for an event of `kind`."""
+        jobs = self.expanded(jobs)
         defaults, templates = factor_defaults(
             self.templates(jobs, kind), self.settings.checkout_image
         )
-        withheld = [i for i, j in jobs.items() if j.secrets and self.event.fork]
+        withheld = [i for i, j in jobs.items() if _has_secrets(j) and self.event.fork]
         if withheld:
             self.notes.append(
                 "pull request from a fork: secrets withheld from " + ", ".join(withheld)
@@ -149,6 +159,8 @@ class SpecBuilder:
         retry = _retry(job)
         if retry:
             template["retryStrategy"] = retry
+        if job.services:
+            template["sidecars"] = services.sidecars(job, self._secret_env, self.event.fork)
         return template
 
     def _env(self, job_id: str, job: Job, kind: str) -> tuple[list[manifests.EnvVar], str]:
@@ -158,7 +170,7 @@ class SpecBuilder:
             "CI": "true",
             "KNARGO": "true",
             "KNARGO_HOME": jobpod.HOME,
-            "KNARGO_JOB": job_id,
+            "KNARGO_JOB": self.job_ids.get(job_id, job_id),
             "KNARGO_EVENT": kind,
             "KNARGO_REPOSITORY": event.repository,
             "KNARGO_REF": event.ref,
@@ -201,7 +213,9 @@ class SpecBuilder:
 
     def _checkout(self, job: Job, encoded_env: str) -> manifests.Container:
         event = self.event
-        env: list[manifests.EnvVar] = [{"name": "KNARGO_SCRIPT", "value": jobpod.encode(job.run)}]
+        env: list[manifests.EnvVar] = [
+            {"name": "KNARGO_SCRIPT", "value": jobpod.encode(services.with_wait(job))}
+        ]
         if encoded_env:
             env.append({"name": "KNARGO_ENV", "value": encoded_env})
         values = {
@@ -235,6 +249,10 @@ class SpecBuilder:
             "volumeMounts": _mounts(),
             "securityContext": _strict(),
         }
+
+
+def _has_secrets(job: Job) -> bool:
+    return bool(job.secrets) or any(s.secrets for s in job.services.values())
 
 
 def _transport(values: dict[str, str]) -> tuple[list[manifests.EnvVar], str]:
