@@ -26,6 +26,7 @@ __all__ = [
     "Combination",
     "combinations",
     "display_name",
+    "display_names",
     "env_name",
     "references",
     "substitute",
@@ -103,3 +104,17 @@ def display_name(job_id: str, name: str | None, combination: Mapping[str, str] |
         return substitute(name, combination)
     values = ", ".join(combination.values())
     return f"{name or job_id} ({values})"
+
+
+def display_names(job_id: str, name: str | None, combinations: Sequence[Combination]) -> list[str]:
+    """`display_name` of each combination; combinations that would be shown alike (one
+    axis' `3.1` and another's) show their keys too: `test (python=3.1)`. A `name` that
+    refers to the matrix is kept as the user wrote it (lint reports a clash)."""
+    shown = [display_name(job_id, name, c) for c in combinations]
+    if name and REFERENCE.search(name):
+        return shown
+    counts = {s: shown.count(s) for s in shown}
+    return [
+        s if counts[s] == 1 else f"{name or job_id} ({', '.join(f'{k}={v}' for k, v in c.items())})"
+        for s, c in zip(shown, combinations, strict=True)
+    ]

@@ -87,8 +87,12 @@ def check(doc: Document, file: str, context: ValidationContext) -> list[Diagnost
         units += len(combinations) if combinations is not None else 1
         matrices = matrices or combinations is not None
         name = job.get("name") if isinstance(job.get("name"), str) else None
-        for combination in combinations if combinations is not None else [None]:
-            shown = matrix.display_name(job_id, name, combination)
+        shown_as = (
+            matrix.display_names(job_id, name, combinations)
+            if combinations is not None
+            else [matrix.display_name(job_id, name, None)]
+        )
+        for shown in shown_as:
             if shown in names and any(d.rule == "name" for d in found.items[-1:]):
                 break
             if shown in names and names[shown] != job_id:

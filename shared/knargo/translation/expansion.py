@@ -41,8 +41,12 @@ def expand(jobs: Mapping[str, Job], names: Mapping[str, str]) -> Expansion:
     """The units of `jobs` (already selected), in file order; `names` of the jobs' ids."""
     units: dict[str, list[tuple[str, matrix.Combination | None]]] = {}
     for job_id, job in jobs.items():
-        combinations = job.matrix.combinations if job.matrix else [None]
-        units[job_id] = [(matrix.display_name(job_id, job.name, c), c) for c in combinations]
+        if job.matrix is None:
+            units[job_id] = [(matrix.display_name(job_id, job.name, None), None)]
+            continue
+        combinations = job.matrix.combinations
+        shown = matrix.display_names(job_id, job.name, combinations)
+        units[job_id] = list(zip(shown, combinations, strict=True))
     taken = {names[i] for i, j in jobs.items() if j.matrix is None}
     result = Expansion({}, {}, {})
     for job_id, job in jobs.items():
