@@ -18,6 +18,7 @@ as root and switch to their own user, which needs `SETUID`/`SETGID`/`CHOWN`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, cast
 
 from knargo.formats.durations import parse_duration
 from knargo.language.dialect import Job, Service
@@ -57,21 +58,18 @@ def _sidecar(name: str, service: Service, secret_env: SecretEnv, fork: bool) -> 
     hook = _HOOK.format(
         seconds=parse_duration(service.timeout), env=READY_ENV, ready=READY_DIR, name=name
     )
-    sidecar: manifests.Sidecar = {
-        "name": name,
-        "image": service.image,
-        "volumeMounts": [{"name": "knargo", "mountPath": READY_DIR, "subPath": SUBDIRECTORY}],
-        "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", hook]}}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-    }
+    sidecar: dict[str, Any] = {"name": name, "image": service.image}
     if env:
         sidecar["env"] = env
     if service.ports:
         sidecar["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in service.ports]
-    return sidecar
+    sidecar["volumeMounts"] = [{"name": "knargo", "mountPath": READY_DIR, "subPath": SUBDIRECTORY}]
+    sidecar["lifecycle"] = {"postStart": {"exec": {"command": ["sh", "-c", hook]}}}
+    sidecar["securityContext"] = {
+        "allowPrivilegeEscalation": False,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    return cast(manifests.Sidecar, sidecar)
 
 
 def wait_line(job: Job) -> str:
