@@ -119,6 +119,9 @@ def test_there_are_examples_for_every_rule() -> None:
         "expression",
         "working-directory",
         "alias",
+        "matrix",
+        "services",
+        "name",
     }
 
 

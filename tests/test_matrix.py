@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from knargo.config.settings import Settings
-from knargo.contract.events import GitEvent
+from knargo.contract.events import GitEvent, JobInfo, PipelineSubmitted
+from knargo.functions import status
 from knargo.language import matrix
 from knargo.language.lint import check
 from knargo.translation.plan import plan
@@ -241,4 +242,46 @@ def test_combinations_shown_alike_show_their_keys() -> None:
         "test (3.1, 3.1)",
         "test (python=3.1)",
         "test (os=3.1)",
+    ]
+
+
+def test_each_combination_reports_its_own_status_context() -> None:
+    checked = check(
+        "jobs:\n"
+        "  test:\n"
+        "    image: python:${{ matrix.python }}\n"
+        "    run: pytest\n"
+        "    matrix: {python: [3.12, 3.13], os: [ubuntu]}\n"
+    )
+    assert checked.config is not None
+    result = plan(checked.config, EVENT, Settings.embedded())
+    assert result.workflow is not None
+    submitted = PipelineSubmitted(
+        event=EVENT,
+        namespace="ci",
+        workflow=result.workflow["metadata"]["name"],
+        ui_url="https://argo.example",
+        jobs=[JobInfo(id=j.id, task=j.task, needs=list(j.needs)) for j in result.jobs],
+        created=True,
+    )
+    assert [u.context for u in status.from_submitted(submitted, "knargo")] == [
+        "knargo",
+        "knargo/test (3.12, ubuntu)",
+        "knargo/test (3.13, ubuntu)",
+    ]
+    workflow: dict[str, Any] = json.loads(json.dumps(result.workflow))
+    workflow["status"] = {
+        "phase": "Running",
+        "nodes": {
+            "n1": {"id": "n1", "type": "Pod", "displayName": "test-3-12-ubuntu",
+                   "templateName": "test-3-12-ubuntu", "phase": "Failed", "message": "exit 1"},
+            "n2": {"id": "n2", "type": "Pod", "displayName": "test-3-13-ubuntu",
+                   "templateName": "test-3-13-ubuntu", "phase": "Running"},
+        },
+    }  # fmt: skip
+    _, updates = status.from_workflow(workflow, "knargo", "https://argo.example")
+    assert [(u.context, u.state.value) for u in updates] == [
+        ("knargo", "running"),
+        ("knargo/test (3.12, ubuntu)", "failure"),
+        ("knargo/test (3.13, ubuntu)", "running"),
     ]
