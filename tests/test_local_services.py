@@ -180,3 +180,44 @@ def test_without_an_engine_a_job_with_services_is_refused_saying_how_to_run_it(
         "engine, knargo run --engine docker (or --engine podman)"
     ) in out
     assert statuses(repo)["knargo/test (3.13, debian)"] == "error"
+
+
+PLAIN = """\
+jobs:
+  test:
+    image: alpine
+    run: echo "$KNARGO_JOB on $MATRIX_SHELL"
+    matrix:
+      shell: [sh, dash]
+  lint:
+    image: alpine
+    run: "true"
+  report:
+    needs: test
+    image: alpine
+    run: echo done
+"""
+
+
+def test_run_job_by_its_id_runs_every_combination_and_one_by_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"ci.yaml": PLAIN})
+    code, out, _ = knargo(capsys, "run", "-C", str(repo), "--job", "report")
+    assert code == 0, out
+    assert statuses(repo) == {
+        "knargo": "success",
+        "knargo/test (sh)": "success",
+        "knargo/test (dash)": "success",
+        "knargo/report": "success",
+    }
+    log = next((repo / ".knargo" / "runs").glob("*/test-dash/log")).read_text()
+    assert "test on dash" in log
+    repo = make_repo(tmp_path / "other", {"ci.yaml": PLAIN})
+    code, out, _ = knargo(capsys, "run", "-C", str(repo), "--job", "test")
+    assert code == 0, out
+    assert set(statuses(repo)) == {"knargo", "knargo/test (sh)", "knargo/test (dash)"}
+    repo = make_repo(tmp_path / "one", {"ci.yaml": PLAIN})
+    code, out, _ = knargo(capsys, "run", "-C", str(repo), "--job", "test (dash)")
+    assert code == 0, out
+    assert set(statuses(repo)) == {"knargo", "knargo/test (dash)"}

@@ -387,7 +387,9 @@ class Service(_Model):
         BeforeValidator(_secrets, json_schema_input_type=list[str] | dict[str, str]),
     ] = {}
     """Secrets the service gets as environment variables (never the job's own)."""
-    ports: list[Annotated[int, Field(ge=1, le=65535)]] = []
+    ports: list[
+        Annotated[int, Field(ge=1, le=65535), BeforeValidator(_port, json_schema_input_type=int)]
+    ] = []
     """TCP ports it listens on (on `localhost`, as the job sees it)."""
     command: Annotated[str, Field(min_length=1)] | None = None
     """Readiness check, run in the service's container with `sh -c` until it succeeds, e.g.
@@ -421,6 +423,45 @@ class Service(_Model):
 
 def _service(value: Any) -> Any:
     return {"image": value} if isinstance(value, str) else value
+
+
+def _port(value: Any) -> Any:
+    if isinstance(value, str) and ":" in value:
+        container = value.rsplit(":", 1)[1]
+        raise user_error(
+            "services",
+            f'write the port the service listens on, {container}, not "{value}": the job '
+            "reaches it on localhost, nothing is published",
+        )
+    return value
+
+
+def _services(value: Any) -> Any:
+    if isinstance(value, list):
+        raise user_error(
+            "services",
+            '"services" must map names to services, e.g. {postgres: "postgres:16"}, '
+            "not list them: the name is how the job and the statuses tell them apart",
+        )
+    return value
+
+
+def _matrix(value: Any) -> Any:
+    if isinstance(value, str):
+        raise user_error(
+            "matrix",
+            '"matrix" must map axes to lists of values, e.g. {python: ["3.12", "3.13"]}; '
+            "knargo has no matrices computed while the pipeline runs",
+        )
+    for key in ("fail-fast", "max-parallel"):
+        if isinstance(value, dict) and key in value:
+            raise user_error(
+                "matrix",
+                f'"{key}" is not an axis: GitHub Actions has it beside the matrix, in '
+                '"strategy"; knargo runs every combination independently to its end '
+                "(as fail-fast: false does) and as many at once as the cluster allows",
+            )
+    return value
 
 
 class Job(_Model):
@@ -460,12 +501,17 @@ class Job(_Model):
     name: Annotated[str, Field(min_length=1)] | None = None
     """How the job is shown in commit statuses, e.g. `test on ${{ matrix.os }}` (default:
     its id; a matrix combination adds its values: `test (3.12, ubuntu)`)."""
-    matrix: Matrix | None = None
+    matrix: Annotated[
+        Matrix | None, BeforeValidator(_matrix, json_schema_input_type=Matrix | None)
+    ] = None
     """Run the job once per combination of values (axis: list of values), with GitHub
     Actions' `include` and `exclude`; see docs/ci-yaml.md."""
-    services: dict[
-        ServiceName,
-        Annotated[Service, BeforeValidator(_service, json_schema_input_type=str | Service)],
+    services: Annotated[
+        dict[
+            ServiceName,
+            Annotated[Service, BeforeValidator(_service, json_schema_input_type=str | Service)],
+        ],
+        BeforeValidator(_services),
     ] = {}
     """Containers running beside the job (a database, a cache), reachable on `localhost`;
     the script starts once every service is ready. `NAME: IMAGE` is short for

@@ -57,6 +57,17 @@ _FILTERS = {
     "paths-ignore": 'use "paths:" with a "!" pattern, e.g. ["**", "!docs/**"]',
     "types": _NOT_SUPPORTED + ": opened, reopened and new commits run the pipeline",
 }
+_SERVICE = {
+    # GitHub Actions
+    "options": 'use "command:" for a readiness check (what --health-cmd does)',
+    "credentials": _NOT_SUPPORTED + ": the cluster pulls the image with its own credentials",
+    "volumes": _NOT_SUPPORTED + ": a service shares only the network with the job",
+    # GitLab CI
+    "name": 'use "image:"; the service\'s key is its name',
+    "alias": _NOT_SUPPORTED + ": the service's key is its name, and it is on localhost",
+    "entrypoint": _NOT_SUPPORTED + ": a service runs its image's own entrypoint",
+    "variables": 'use "env:"',
+}
 _TOP = {
     "name": _NOT_SUPPORTED + ": the pipeline is named after the repository",
     "run-name": _NOT_SUPPORTED,
@@ -82,4 +93,6 @@ def hint(path: Path, key: str) -> str | None:
         return _ON.get(key)
     if path[0] == "on" and len(path) == 2:
         return _FILTERS.get(key)
+    if path[0] == "jobs" and len(path) == 4 and path[2] == "services":
+        return _SERVICE.get(key)
     return None

@@ -22,7 +22,7 @@ from knargo.formats import naming
 from knargo.language import matrix
 from knargo.language.dialect import Job, Service
 
-__all__ = ["Expansion", "expand"]
+__all__ = ["Expansion", "expand", "shown"]
 
 _ROOM = 16  # for "-" and a digest within the 128 characters of a task name
 
@@ -41,12 +41,8 @@ def expand(jobs: Mapping[str, Job], names: Mapping[str, str]) -> Expansion:
     """The units of `jobs` (already selected), in file order; `names` of the jobs' ids."""
     units: dict[str, list[tuple[str, matrix.Combination | None]]] = {}
     for job_id, job in jobs.items():
-        if job.matrix is None:
-            units[job_id] = [(matrix.display_name(job_id, job.name, None), None)]
-            continue
-        combinations = job.matrix.combinations
-        shown = matrix.display_names(job_id, job.name, combinations)
-        units[job_id] = list(zip(shown, combinations, strict=True))
+        combinations = job.matrix.combinations if job.matrix else [None]
+        units[job_id] = list(zip(shown({job_id: job}), combinations, strict=True))
     taken = {names[i] for i, j in jobs.items() if j.matrix is None}
     result = Expansion({}, {}, {})
     for job_id, job in jobs.items():
@@ -60,6 +56,17 @@ def expand(jobs: Mapping[str, Job], names: Mapping[str, str]) -> Expansion:
                 result.names[unit] = _task_name(names[job_id], job_id, combination, taken)
                 taken.add(result.names[unit])
     return result
+
+
+def shown(jobs: Mapping[str, Job]) -> list[str]:
+    """How each job, or each combination of a matrix job, is shown (unit names)."""
+    found: list[str] = []
+    for job_id, job in jobs.items():
+        if job.matrix is None:
+            found.append(matrix.display_name(job_id, job.name, None))
+        else:
+            found += matrix.display_names(job_id, job.name, job.matrix.combinations)
+    return found
 
 
 def _concrete(job: Job, combination: matrix.Combination | None, needs: list[str]) -> Job:

@@ -23,10 +23,12 @@ from knargo.language.dialect import CiConfig, Job
 from knargo.translation import jobpod, manifests, services
 from knargo.translation.expansion import expand
 
-__all__ = ["ENTRYPOINT", "LABEL", "SpecBuilder", "factor_defaults", "with_defaults"]
+__all__ = ["ENTRYPOINT", "JOB_ID", "LABEL", "SpecBuilder", "factor_defaults", "with_defaults"]
 
 LABEL = "knargo.dev/"
 ENTRYPOINT = "pipeline"
+JOB_ID = LABEL + "job-id"
+"""The annotation holding a job's id in ci.yaml where `knargo.dev/job` shows another name."""
 _POLICIES: dict[str, Literal["Always", "OnFailure", "OnError", "OnTransientError"]] = {
     "always": "Always",
     "on-failure": "OnFailure",
@@ -161,6 +163,8 @@ class SpecBuilder:
             template["retryStrategy"] = retry
         if job.services:
             template["sidecars"] = services.sidecars(job, self._secret_env, self.event.fork)
+        if self.job_ids.get(job_id, job_id) != job_id:  # a combination, or a named job
+            template["metadata"]["annotations"][JOB_ID] = self.job_ids[job_id]
         return template
 
     def _env(self, job_id: str, job: Job, kind: str) -> tuple[list[manifests.EnvVar], str]:
