@@ -146,6 +146,9 @@ def test_a_matrix_with_services_runs_each_combination_after_its_services_are_rea
     cache = named[first.removesuffix("-db") + "-cache"]
     assert cache[cache.index("--network") + 1] == f"container:{first}"
     assert "--network" not in named[first]
+    assert "POSTGRES_PASSWORD" in named[first]  # declared by the service: passed by name
+    assert "POSTGRES_PASSWORD" not in cache  # never another service's, nor the job's
+    assert "DATABASE_URL" not in named[first]
     jobs = [c for c in made if c[:2] == ["run", "--rm"] and "python:3.12" in c]
     assert jobs[0][jobs[0].index("--network") + 1] == f"container:{first}"
     assert PASSWORD not in json.dumps(made)  # values travel in the environment only
