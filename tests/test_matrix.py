@@ -85,6 +85,8 @@ def test_include_only_matrix_has_its_entries_and_excluded_axes_leave_includes() 
         {"a": "2", "b": "x"},
     ]
     assert matrix.combinations({"a": ["1"]}, [{"a": "2"}], [{"a": "1"}]) == [{"a": "2"}]
+    same = [{"a": "2", "b": "x"}, {"b": "x", "a": "2"}]  # one combination, keys in any order
+    assert matrix.combinations({"a": ["1"]}, same, [{"a": "1"}]) == [{"a": "2", "b": "x"}]
 
 
 def test_an_include_never_overwrites_an_axis_but_may_overwrite_an_added_value() -> None:

@@ -66,7 +66,7 @@ def combinations(
             extra.append(dict(entry))
     unique: dict[tuple[tuple[str, str], ...], Combination] = {}
     for combination in base + extra:
-        unique.setdefault(tuple(combination.items()), combination)
+        unique.setdefault(tuple(sorted(combination.items())), combination)
     return list(unique.values())
 
 
