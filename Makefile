@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/all.py
 	$(BIN)/python bench/parser.py
 	$(BIN)/python bench/artifacts.py
+	$(BIN)/python bench/matrix.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -120,6 +120,9 @@ def test_there_are_examples_for_every_rule() -> None:
         "working-directory",
         "alias",
         "checkout",
+        "matrix",
+        "services",
+        "name",
     }
 
 

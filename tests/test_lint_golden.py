@@ -35,6 +35,9 @@ RULES = {
     "jobs",
     "alias",
     "checkout",
+    "matrix",
+    "services",
+    "name",
 }
 
 

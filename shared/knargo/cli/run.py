@@ -207,8 +207,9 @@ def _config(text: str, settings: Settings) -> CiConfig | None:
 def _check_job(config: CiConfig, file: str, job: str) -> None:
     """`--job` must name a job of the pipeline (a usage error otherwise)."""
     from knargo.formats.locate import quote_list, suggest
+    from knargo.translation.expansion import shown
 
-    if job not in config.jobs:
+    if job not in config.jobs and job not in shown(config.jobs):
         raise UsageError(
             f'--job "{job}": {file} has no such job (jobs: {quote_list(config.jobs)})'
             + suggest(job, config.jobs)

@@ -168,7 +168,8 @@ class JobInfo(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str
-    """The job id in ci.yaml."""
+    """The job as shown in statuses: its id in ci.yaml, its `name`, or one combination of its
+    matrix (`test (3.12, ubuntu)`)."""
     task: str
     """The Argo DAG task (and template) name."""
     needs: list[str] = []

@@ -25,7 +25,7 @@ from pydantic import (
 from knargo.config import catalog as secret_catalog
 from knargo.formats.durations import DurationError, parse_duration
 from knargo.formats.locate import quote_list, suggest, user_error
-from knargo.language import conditions, cron, globs
+from knargo.language import conditions, cron, globs, matrix
 from knargo.language.checkout import CheckoutKey
 
 __all__ = [
@@ -33,10 +33,12 @@ __all__ = [
     "Cache",
     "CiConfig",
     "Job",
+    "Matrix",
     "PullRequestTrigger",
     "PushTrigger",
     "Retry",
     "Schedule",
+    "Service",
     "Triggers",
     "ValidationContext",
 ]
@@ -366,6 +368,192 @@ class Cache(_Model):
     """Files or directories to restore before the script and save after it (`.venv`)."""
 
 
+# `${{ matrix.<axis> }}` in an image or runner is checked per combination by lint, where
+# the values are known.
+def _checked_image(value: str, info: ValidationInfo) -> str:
+    problem = image_problem(value, _context(info))
+    if problem:
+        raise user_error("image", problem)
+    return value
+
+
+def image_problem(value: str, context: ValidationContext) -> str | None:
+    """What is wrong with an image reference, or None."""
+    if matrix.REFERENCE.search(value):
+        return None
+    if not _IMAGE.match(value):
+        return f'invalid image reference "{value}"'
+    allowed = context.allowed_registries
+    if allowed and not any(qualified_image(value).startswith(p) for p in allowed):
+        return f'image "{value}" is not from an allowed registry ({quote_list(allowed)})'
+    return None
+
+
+def runner_problem(value: str, context: ValidationContext) -> str | None:
+    """What is wrong with a runner alias, or None."""
+    runners = context.runners
+    if runners is None or value in runners or matrix.REFERENCE.search(value):
+        return None
+    return f'unknown runner "{value}" (configured: {quote_list(runners)}){suggest(value, runners)}'
+
+
+def _axis(value: str) -> str:
+    if not matrix.AXIS.match(value):
+        raise user_error(
+            "matrix",
+            f'invalid matrix axis "{value}" (letters, digits, "_" and "-", '
+            'starting with a letter or "_")',
+        )
+    return value
+
+
+# Numbers and booleans are accepted and kept exactly as written (`3.10`), as env values are.
+MatrixValue = Annotated[str, WithJsonSchema({"type": ["string", "number", "boolean"]})]
+MatrixEntry = dict[Annotated[str, AfterValidator(_axis)], MatrixValue]
+
+
+class Matrix(_Model):
+    """Axes (any other key: a list of values), and GitHub Actions' `include` and `exclude`."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, Annotated[list[MatrixValue], Field(min_length=1)]] = Field(
+        init=False
+    )
+
+    include: list[MatrixEntry] = []
+    """Combinations to extend (when they agree on the axes) or to add."""
+    exclude: list[MatrixEntry] = []
+    """Combinations to leave out: each entry removes those having all its values."""
+
+    @property
+    def axes(self) -> dict[str, list[str]]:
+        return dict(self.__pydantic_extra__ or {})
+
+    @property
+    def combinations(self) -> list[matrix.Combination]:
+        return matrix.combinations(self.axes, self.include, self.exclude)
+
+
+SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+SERVICE_NAME_MAX = 40
+# Argo's own containers and the job's checkout.
+RESERVED_SERVICE_NAMES = frozenset({"main", "wait", "init", "checkout"})
+
+
+def _service_name(value: str) -> str:
+    if not SERVICE_NAME.match(value) or len(value) > SERVICE_NAME_MAX:
+        raise user_error(
+            "services",
+            f'invalid service name "{value}" (lower-case letters, digits and "-", '
+            f"starting with a letter, at most {SERVICE_NAME_MAX} characters)",
+        )
+    if value in RESERVED_SERVICE_NAMES:
+        raise user_error(
+            "services",
+            f'"{value}" is a name of the job\'s own containers; '
+            f"name the service otherwise (reserved: {quote_list(RESERVED_SERVICE_NAMES)})",
+        )
+    return value
+
+
+ServiceName = Annotated[
+    str,
+    AfterValidator(_service_name),
+    WithJsonSchema(
+        {"type": "string", "pattern": SERVICE_NAME.pattern, "maxLength": SERVICE_NAME_MAX}
+    ),
+]
+
+
+class Service(_Model):
+    """A container beside the job (an Argo sidecar), sharing its network: `localhost`."""
+
+    image: str
+    """Container image, e.g. `postgres:16`."""
+    env: Env = {}
+    """Environment variables of the service (the job's `env` is not passed on)."""
+    secrets: Annotated[
+        dict[EnvName, Annotated[str, AfterValidator(_secret_name)]],
+        BeforeValidator(_secrets, json_schema_input_type=list[str] | dict[str, str]),
+    ] = {}
+    """Secrets the service gets as environment variables (never the job's own)."""
+    ports: list[
+        Annotated[int, Field(ge=1, le=65535), BeforeValidator(_port, json_schema_input_type=int)]
+    ] = []
+    """TCP ports it listens on (on `localhost`, as the job sees it)."""
+    command: Annotated[str, Field(min_length=1)] | None = None
+    """Readiness check, run in the service's container with `sh -c` until it succeeds, e.g.
+    `pg_isready -U postgres`; without it the service is ready once its container started."""
+    timeout: str = "2m"
+    """How long the job waits for the service to be ready before it fails."""
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str, info: ValidationInfo) -> str:
+        return _checked_image(value, info)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str) -> str:
+        return _check_duration(value)
+
+    @field_validator("env")
+    @classmethod
+    def _plain_env(cls, value: dict[str, str]) -> dict[str, str]:
+        # A job's shell loads such values from a file; a service's own program would not.
+        for name, text in value.items():
+            if "{{" in text or "$(" in text or "$$" in text:
+                raise user_error(
+                    "env",
+                    f'the value of "{name}" contains "{{{{", "$(" or "$$", which Argo or '
+                    "Kubernetes would rewrite before the service sees it",
+                )
+        return value
+
+
+def _service(value: Any) -> Any:
+    return {"image": value} if isinstance(value, str) else value
+
+
+def _port(value: Any) -> Any:
+    if isinstance(value, str) and ":" in value:
+        container = value.rsplit(":", 1)[1]
+        raise user_error(
+            "services",
+            f'write the port the service listens on, {container}, not "{value}": the job '
+            "reaches it on localhost, nothing is published",
+        )
+    return value
+
+
+def _services(value: Any) -> Any:
+    if isinstance(value, list):
+        raise user_error(
+            "services",
+            '"services" must map names to services, e.g. {postgres: "postgres:16"}, '
+            "not list them: the name is how the job and the statuses tell them apart",
+        )
+    return value
+
+
+def _matrix(value: Any) -> Any:
+    if isinstance(value, str):
+        raise user_error(
+            "matrix",
+            '"matrix" must map axes to lists of values, e.g. {python: ["3.12", "3.13"]}; '
+            "knargo has no matrices computed while the pipeline runs",
+        )
+    for key in ("fail-fast", "max-parallel"):
+        if isinstance(value, dict) and key in value:
+            raise user_error(
+                "matrix",
+                f'"{key}" is not an axis: GitHub Actions has it beside the matrix, in '
+                '"strategy"; knargo runs every combination independently to its end '
+                "(as fail-fast: false does) and as many at once as the cluster allows",
+            )
+    return value
+
+
 class Job(_Model):
     """One job: a script run in a container, in a checkout of the commit."""
 
@@ -409,28 +597,36 @@ class Job(_Model):
     """Files restored from the repository's cache before the script, and saved after a
     successful job when the key had no entry (never by a pull request from a fork)."""
 
+    name: Annotated[str, Field(min_length=1)] | None = None
+    """How the job is shown in commit statuses, e.g. `test on ${{ matrix.os }}` (default:
+    its id; a matrix combination adds its values: `test (3.12, ubuntu)`)."""
+    matrix: Annotated[
+        Matrix | None, BeforeValidator(_matrix, json_schema_input_type=Matrix | None)
+    ] = None
+    """Run the job once per combination of values (axis: list of values), with GitHub
+    Actions' `include` and `exclude`; see docs/ci-yaml.md."""
+    services: Annotated[
+        dict[
+            ServiceName,
+            Annotated[Service, BeforeValidator(_service, json_schema_input_type=str | Service)],
+        ],
+        BeforeValidator(_services),
+    ] = {}
+    """Containers running beside the job (a database, a cache), reachable on `localhost`;
+    the script starts once every service is ready. `NAME: IMAGE` is short for
+    `NAME: {image: IMAGE}`."""
+
     @field_validator("image")
     @classmethod
     def _image(cls, value: str, info: ValidationInfo) -> str:
-        if not _IMAGE.match(value):
-            raise user_error("image", f'invalid image reference "{value}"')
-        allowed = _context(info).allowed_registries
-        if allowed and not any(qualified_image(value).startswith(p) for p in allowed):
-            raise user_error(
-                "image", f'image "{value}" is not from an allowed registry ({quote_list(allowed)})'
-            )
-        return value
+        return _checked_image(value, info)
 
     @field_validator("runner")
     @classmethod
     def _runner(cls, value: str, info: ValidationInfo) -> str:
-        runners = _context(info).runners
-        if runners is not None and value not in runners:
-            raise user_error(
-                "runner",
-                f'unknown runner "{value}" (configured: '
-                f"{quote_list(runners)}){suggest(value, runners)}",
-            )
+        problem = runner_problem(value, _context(info))
+        if problem:
+            raise user_error("runner", problem)
         return value
 
     @field_validator("timeout", mode="before")

@@ -16,19 +16,16 @@ _JOB = {
     # GitHub Actions
     "runs-on": 'use "runner:", a runner of the platform',
     "container": 'use "image:"',
-    "services": _NOT_SUPPORTED + ": start what the job needs in its script",
     "steps": _NOT_SUPPORTED + ': a job runs one "run:" script',
     "uses": _NOT_SUPPORTED + ': knargo runs no actions; write the commands in "run:"',
     "with": _NOT_SUPPORTED + ': knargo runs no actions; use "env:"',
-    "strategy": _NOT_SUPPORTED + ": write one job per combination (YAML anchors help)",
-    "matrix": _NOT_SUPPORTED + ": write one job per combination (YAML anchors help)",
+    "strategy": 'use "matrix:" in the job (strategy.matrix becomes matrix)',
     "permissions": _NOT_SUPPORTED + ': a job gets only the secrets it lists in "secrets:"',
     "concurrency": _NOT_SUPPORTED,
     "timeout-minutes": 'use "timeout:", e.g. "timeout: 30m"',
     "environment": _NOT_SUPPORTED + ': list the secrets the job uses in "secrets:"',
     "outputs": _NOT_SUPPORTED + ": jobs share no outputs",
     "defaults": 'use "shell:" and "working-directory:" in the job',
-    "name": _NOT_SUPPORTED + ": the job's id is its name",
     # GitLab CI
     "script": 'use "run:"',
     "before_script": 'put the commands in "run:"',
@@ -59,6 +56,17 @@ _FILTERS = {
     "paths-ignore": 'use "paths:" with a "!" pattern, e.g. ["**", "!docs/**"]',
     "types": _NOT_SUPPORTED + ": opened, reopened and new commits run the pipeline",
 }
+_SERVICE = {
+    # GitHub Actions
+    "options": 'use "command:" for a readiness check (what --health-cmd does)',
+    "credentials": _NOT_SUPPORTED + ": the cluster pulls the image with its own credentials",
+    "volumes": _NOT_SUPPORTED + ": a service shares only the network with the job",
+    # GitLab CI
+    "name": 'use "image:"; the service\'s key is its name',
+    "alias": _NOT_SUPPORTED + ": the service's key is its name, and it is on localhost",
+    "entrypoint": _NOT_SUPPORTED + ": a service runs its image's own entrypoint",
+    "variables": 'use "env:"',
+}
 _TOP = {
     "name": _NOT_SUPPORTED + ": the pipeline is named after the repository",
     "run-name": _NOT_SUPPORTED,
@@ -86,4 +94,6 @@ def hint(path: Path, key: str) -> str | None:
         return _FILTERS.get(key)
     if path[-1] == "checkout":
         return checkout.hint(key)
+    if path[0] == "jobs" and len(path) == 4 and path[2] == "services":
+        return _SERVICE.get(key)
     return None

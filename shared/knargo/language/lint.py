@@ -22,9 +22,9 @@ from knargo.formats import positions
 from knargo.formats.diagnostics import Diagnostic, Severity, has_errors, normalize
 from knargo.formats.locate import diagnostics_from, quote_list, suggest
 from knargo.formats.positions import Document, Path
-from knargo.language import cron, foreign
-from knargo.language.checkout import check_checkout
+from knargo.language import cron, foreign, matrixcheck
 from knargo.language.artifacts import check_files
+from knargo.language.checkout import check_checkout
 from knargo.language.dialect import CiConfig, ValidationContext
 from knargo.language.reachability import check_conditions
 
@@ -64,6 +64,7 @@ def check(
         )
         return Checked(None, normalize(found))
     _env_as_written(doc)
+    matrixcheck.as_written(doc)
     context = ValidationContext(
         runners=frozenset(settings.runners) if settings else None,
         allowed_registries=tuple(settings.allowed_registries) if settings else (),
@@ -82,6 +83,7 @@ def check(
         found += _check_secrets(doc, file, catalog, scope)
     found += _check_schedules(doc, file)
     found += check_checkout(doc, file)
+    found += matrixcheck.check(doc, file, context)
     result = normalize(found)
     return Checked(None if has_errors(result) else config, result)
 

@@ -53,16 +53,44 @@ class Engine:
         home: Path,
         workdir: str,
         container: str,
+        network: str | None = None,
     ) -> list[str]:
-        """The command line that runs the main container (locally: its own command)."""
+        """The command line that runs the main container (locally: its own command); with
+        `network`, in the network of that container (the job's first service)."""
         if self.binary is None:
             return list(command)
         names = [part for name in env for part in ("-e", name)]
+        shared = ["--network", f"container:{network}"] if network else []
         return [
-            self.binary, "run", "--rm", "--name", container,
+            self.binary, "run", "--rm", "--name", container, *shared,
             "-v", f"{workspace}:{jobpod.WORKSPACE}", "-v", f"{home}:{jobpod.HOME}",
             "-w", workdir, *names, image, *command,
         ]  # fmt: skip
+
+    def service(
+        self,
+        *,
+        image: str,
+        env: Mapping[str, str],
+        mounts: Mapping[Path, str],
+        container: str,
+        network: str | None,
+    ) -> list[str]:
+        """The command line that starts a service's container in the background (in the
+        network of `network`, the first service, so all share one `localhost`)."""
+        assert self.binary is not None, "services need a container engine"
+        names = [part for name in env for part in ("-e", name)]
+        shared = ["--network", f"container:{network}"] if network else []
+        volumes = [part for host, path in mounts.items() for part in ("-v", f"{host}:{path}")]
+        return [
+            self.binary, "run", "-d", "--rm", "--name", container, *shared,
+            *volumes, *names, image,
+        ]  # fmt: skip
+
+    def exec(self, container: str, command: Sequence[str]) -> list[str]:
+        """The command line that runs `command` in a running container (a postStart hook)."""
+        assert self.binary is not None, "services need a container engine"
+        return [self.binary, "exec", container, *command]
 
     def client_env(self, environ: Mapping[str, str]) -> dict[str, str]:
         """What the engine's client needs from the user's environment."""

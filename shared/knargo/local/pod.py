@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from knargo.local.engine import Engine
 from knargo.local.secrets import Secrets
+from knargo.local.services import Service, ServiceFailed, from_template, refusal, running
 from knargo.translation import jobpod
 
 __all__ = [
@@ -64,6 +65,8 @@ class Pod:
     missing: list[str] = field(default_factory=list)
     """The env vars whose secret is not in the secrets file: the job cannot start."""
     masked: list[bytes] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    """The template's sidecars, their env resolved (secrets missing count in `missing`)."""
 
     @property
     def deadline(self) -> float:
@@ -77,8 +80,15 @@ def prepare(
     (init,) = template["initContainers"]
     init_env, _, _ = _env(init.get("env", []), scope, secrets)
     main_env, missing, used = _env(template["container"].get("env", []), scope, secrets)
+    service_env = {}
+    for sidecar in template.get("sidecars") or []:
+        values, absent, secret_values = _env(sidecar.get("env", []), scope, secrets)
+        service_env[sidecar["name"]] = values
+        missing += [n for n in absent if n not in missing]
+        used += secret_values
     masked = [v.encode() for v in used if len(v) >= MIN_MASKED]
-    return Pod(template, base | init_env, base | main_env, missing, masked)
+    services = from_template(template, service_env)
+    return Pod(template, base | init_env, base | main_env, missing, masked, services)
 
 
 def _env(
@@ -147,6 +157,10 @@ def run_attempt(
     workspace.mkdir(parents=True, exist_ok=True)
     home.mkdir(exist_ok=True)
     deadline = time.monotonic() + pod.deadline
+    refused = refusal(pod.services, engine)
+    if refused:
+        log.write(f"knargo: {refused}\n".encode())
+        return Outcome("Error", refused)
     if pod.missing:
         names = ", ".join(f"${name}" for name in pod.missing)
         message = (
@@ -179,16 +193,29 @@ def run_attempt(
         message = f'working-directory "{entered}" does not exist in the checkout'
         log.write(f"knargo: {message}\n".encode())
         return Outcome("Failed", message)
-    command = engine.command(
-        container["command"],
-        image=container["image"],
-        env=pod.main_env,
-        workspace=workspace,
-        home=home,
-        workdir=workdir,
-        container=name[:128],
-    )
-    code = _execute(command, env, cwd, log, deadline, processes, pod.masked)
+    try:
+        with running(
+            pod.services,
+            engine,
+            home=home,
+            prefix=name[:80],
+            client_env=engine.client_env(os.environ),
+            log=log,
+        ) as network:
+            command = engine.command(
+                container["command"],
+                image=container["image"],
+                env=pod.main_env,
+                workspace=workspace,
+                home=home,
+                workdir=workdir,
+                container=name[:128],
+                network=network,
+            )
+            code = _execute(command, env, cwd, log, deadline, processes, pod.masked)
+    except ServiceFailed as exc:
+        log.write(f"knargo: {exc}\n".encode())
+        return Outcome("Error", str(exc))
     if code is None and engine.isolated:
         engine.remove(name[:128])
     if code == 0:

@@ -204,6 +204,7 @@ class Template(TypedDict):
     retryStrategy: NotRequired[RetryStrategy]
     inputs: NotRequired[Artifacts]
     outputs: NotRequired[Artifacts]
+    sidecars: NotRequired[list[Sidecar]]
 
 
 class PodGC(TypedDict):
@@ -264,3 +265,43 @@ class CronWorkflow(TypedDict):
     kind: Literal["CronWorkflow"]
     metadata: ObjectMeta
     spec: CronWorkflowSpec
+
+
+class ContainerPort(TypedDict):
+    containerPort: int
+    protocol: Literal["TCP"]
+
+
+class SubPathMount(TypedDict):
+    name: str
+    mountPath: str
+    subPath: str
+
+
+class ExecAction(TypedDict):
+    command: list[str]
+
+
+class LifecycleHandler(TypedDict):
+    exec: ExecAction
+
+
+class Lifecycle(TypedDict):
+    postStart: LifecycleHandler
+
+
+class SidecarSecurityContext(TypedDict):
+    allowPrivilegeEscalation: bool
+    seccompProfile: SeccompProfile
+
+
+class Sidecar(TypedDict):
+    """A service of a job: a container beside the main one (`template.sidecars`)."""
+
+    name: str
+    image: str
+    env: NotRequired[list[EnvVar]]
+    ports: NotRequired[list[ContainerPort]]
+    volumeMounts: list[SubPathMount]
+    lifecycle: Lifecycle
+    securityContext: SidecarSecurityContext

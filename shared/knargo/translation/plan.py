@@ -131,7 +131,8 @@ def plan(
     too_large = _too_large([workflow, *crons])
     if too_large:
         return Plan(rejected=too_large, notes=notes)
-    planned = [PlannedJob(i, builder.names[i], tuple(j.needs)) for i, j in jobs.items()]
+    units = builder.expanded(jobs)
+    planned = [PlannedJob(i, builder.names[i], tuple(j.needs)) for i, j in units.items()]
     return Plan(workflow=workflow, cron_workflows=crons, jobs=planned, notes=notes)
 
 

@@ -20,12 +20,15 @@ from knargo.contract.events import EventKind, ForgeKind, GitEvent
 from knargo.formats import naming
 from knargo.formats.durations import parse_duration
 from knargo.language.dialect import CiConfig, Job
-from knargo.translation import artifacts, checkout, jobpod, manifests
+from knargo.translation import artifacts, checkout, jobpod, manifests, services
+from knargo.translation.expansion import expand
 
-__all__ = ["ENTRYPOINT", "LABEL", "SpecBuilder", "factor_defaults", "with_defaults"]
+__all__ = ["ENTRYPOINT", "JOB_ID", "LABEL", "SpecBuilder", "factor_defaults", "with_defaults"]
 
 LABEL = "knargo.dev/"
 ENTRYPOINT = "pipeline"
+JOB_ID = LABEL + "job-id"
+"""The annotation holding a job's id in ci.yaml where `knargo.dev/job` shows another name."""
 _POLICIES: dict[str, Literal["Always", "OnFailure", "OnError", "OnTransientError"]] = {
     "always": "Always",
     "on-failure": "OnFailure",
@@ -71,6 +74,14 @@ class SpecBuilder:
         self._secrets: dict[str, SecretRef] = {}
         self._checkout_options = False
         self._jobs: dict[str, Job] = config.jobs
+        self.job_ids: dict[str, str] = {}
+
+    def expanded(self, jobs: dict[str, Job]) -> dict[str, Job]:
+        """The units `jobs` run as (`knargo.translation.expansion`), by how each is shown."""
+        expansion = expand(jobs, naming.template_names(self.config.jobs))
+        self.names.update(expansion.names)
+        self.job_ids.update(expansion.job_ids)
+        return expansion.jobs
 
     def templates(self, jobs: dict[str, Job], kind: str) -> list[manifests.Template]:
         """Each job's whole template, before `factor_defaults` moves what they share."""
@@ -80,10 +91,11 @@ class SpecBuilder:
 
     def spec(self, jobs: dict[str, Job], kind: str) -> manifests.WorkflowSpec:
         """The spec running `jobs` (already selected) for an event of `kind`."""
+        jobs = self.expanded(jobs)
         defaults, templates = factor_defaults(
             self.templates(jobs, kind), self.settings.checkout_image
         )
-        withheld = [i for i, j in jobs.items() if j.secrets and self.event.fork]
+        withheld = [i for i, j in jobs.items() if _has_secrets(j) and self.event.fork]
         if withheld:
             self.notes.append(
                 "pull request from a fork: secrets withheld from " + ", ".join(withheld)
@@ -166,6 +178,10 @@ class SpecBuilder:
             kept = artifacts.outputs(job, self.names[job_id], self.event)
             if kept["artifacts"]:
                 template["outputs"] = kept
+        if job.services:
+            template["sidecars"] = services.sidecars(job, self._secret_env, self.event.fork)
+        if self.job_ids.get(job_id, job_id) != job_id:  # a combination, or a named job
+            template["metadata"]["annotations"][JOB_ID] = self.job_ids[job_id]
         return template
 
     def _env(self, job_id: str, job: Job, kind: str) -> tuple[list[manifests.EnvVar], str]:
@@ -175,7 +191,7 @@ class SpecBuilder:
             "CI": "true",
             "KNARGO": "true",
             "KNARGO_HOME": jobpod.HOME,
-            "KNARGO_JOB": job_id,
+            "KNARGO_JOB": self.job_ids.get(job_id, job_id),
             "KNARGO_EVENT": kind,
             "KNARGO_REPOSITORY": event.repository,
             "KNARGO_REF": event.ref,
@@ -219,7 +235,9 @@ class SpecBuilder:
 
     def _checkout(self, job: Job, encoded_env: str) -> manifests.Container:
         event = self.event
-        env: list[manifests.EnvVar] = [{"name": "KNARGO_SCRIPT", "value": jobpod.encode(job.run)}]
+        env: list[manifests.EnvVar] = [
+            {"name": "KNARGO_SCRIPT", "value": jobpod.encode(services.with_wait(job))}
+        ]
         if encoded_env:
             env.append({"name": "KNARGO_ENV", "value": encoded_env})
         values = {
@@ -257,6 +275,10 @@ class SpecBuilder:
             "volumeMounts": _mounts(),
             "securityContext": _strict(),
         }
+
+
+def _has_secrets(job: Job) -> bool:
+    return bool(job.secrets) or any(s.secrets for s in job.services.values())
 
 
 def _transport(values: dict[str, str]) -> tuple[list[manifests.EnvVar], str]:
