@@ -260,6 +260,15 @@ def test_submodules_true_fetches_nested_submodules(
     assert "-" not in {line[0] for line in status.splitlines()}  # all initialised
 
 
+@pytest.mark.parametrize(("depth", "commits"), [(1, "1"), (3, "1"), (0, "2")])
+def test_submodules_are_shallow_unless_the_depth_is_0(
+    tmp_path: Path, forge: Forge, serve: Serve, depth: int, commits: str
+) -> None:
+    checkout = f"{{depth: {depth}, submodules: true}}"
+    ran = _run(tmp_path, checkout, _push(forge), serve(), "git -C lib rev-list --count HEAD")
+    assert _output(ran) == commits + "\n"
+
+
 def test_without_submodules_the_submodule_stays_empty(
     tmp_path: Path, forge: Forge, serve: Serve
 ) -> None:
