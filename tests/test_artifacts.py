@@ -107,6 +107,14 @@ def test_a_pipeline_without_files_is_unchanged() -> None:
     assert _outputs(workflow) == []
 
 
+def test_every_job_of_a_pipeline_with_files_shares_one_command() -> None:
+    text = "jobs:\n  a: {image: alpine, run: 'true', artifacts: {paths: [x]}}\n"
+    text += "  b: {image: alpine, run: 'true'}\n"
+    spec = _workflow(text)["spec"]
+    assert spec["templateDefaults"]["container"]["command"] == artifacts.files_command("sh")
+    assert [t["container"].get("command") for t in spec["templates"][1:]] == [None, None]
+
+
 def test_a_fork_reads_caches_and_has_no_way_to_write_one() -> None:
     workflow = _workflow(PIPELINE, **FORK)
     assert problems(workflow) == []
