@@ -34,9 +34,9 @@ from knargo.local.server import DevServer, banner, dev_credentials
 from knargo.local.view import View, dead_letter_lines, tail
 from knargo.translation.templates import LABEL
 
-SHA = LABEL + "sha"
-
 __all__ = ["main", "make_repository"]
+
+SHA = LABEL + "sha"
 
 TIMEOUT = 50.0
 IDENTITY = {
