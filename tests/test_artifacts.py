@@ -353,3 +353,22 @@ def test_saving_an_object_replaces_the_older_one(tmp_path: Path) -> None:
     saved = tmp_path / "store" / "cache" / "r" / "k"
     assert (saved / "digest").read_text() == "second"
     assert [p.name for p in saved.parent.iterdir()] == ["k"]
+
+
+def test_a_job_that_makes_the_path_itself_gets_no_warning() -> None:
+    text = """\
+jobs:
+  linux:
+    image: alpine
+    run: make dist/ && ls dist/
+    artifacts: {paths: [dist/]}
+  mac:
+    image: alpine
+    run: make dist/ && ls dist/
+    artifacts: {paths: [dist/]}
+  report:
+    image: alpine
+    run: ls dist/
+"""
+    found = [(d.line, d.message.split(",")[1]) for d in check(text).diagnostics]
+    assert found == [(12, ' an artifact of job "linux"'), (12, ' an artifact of job "mac"')]
