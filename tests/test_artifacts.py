@@ -107,6 +107,14 @@ def test_a_pipeline_without_files_is_unchanged() -> None:
     assert _outputs(workflow) == []
 
 
+def test_every_job_of_a_pipeline_with_files_shares_one_command() -> None:
+    text = "jobs:\n  a: {image: alpine, run: 'true', artifacts: {paths: [x]}}\n"
+    text += "  b: {image: alpine, run: 'true'}\n"
+    spec = _workflow(text)["spec"]
+    assert spec["templateDefaults"]["container"]["command"] == artifacts.files_command("sh")
+    assert [t["container"].get("command") for t in spec["templates"][1:]] == [None, None]
+
+
 def test_a_fork_reads_caches_and_has_no_way_to_write_one() -> None:
     workflow = _workflow(PIPELINE, **FORK)
     assert problems(workflow) == []
@@ -132,6 +140,8 @@ def test_a_fork_reads_caches_and_has_no_way_to_write_one() -> None:
     assert _may_write(policy, "knargo/artifacts/7d/wf/build.tgz")
     assert not _may_write(policy, written[0].replace("artifacts/7d/{{workflow.name}}", "cache/x"))
     assert not _may_write(policy, f"{artifacts.CACHE_PREFIX}/anything.tgz")
+    own = _policy(repositories["default"]["s3"]["accessKeySecret"]["name"])
+    assert _may_write(own, f"{artifacts.CACHE_PREFIX}/anything.tgz")
 
 
 def test_the_same_pull_request_from_the_repository_itself_writes_its_cache() -> None:
@@ -319,3 +329,46 @@ def test_the_demo_shows_an_artifact_passed_and_a_cache_hit_on_the_second_run(
     assert out.index('"deps" saved') < out.index('"deps" hit')
     assert re.search(r"restored the artifacts of build \(\d+ KiB\)", out)
     assert "publishing dist/greeting.txt: Hello, knargo demo!" in out
+
+
+def test_saving_an_object_replaces_the_older_one(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    template = {
+        "outputs": {
+            "artifacts": [
+                {
+                    "name": "cache",
+                    "path": "/knargo/cache/out",
+                    "s3": {"key": "knargo/cache/r/k.tgz"},
+                }
+            ]
+        }
+    }
+    for content in ("first", "second"):
+        out = tmp_path / content / "knargo" / "cache" / "out"
+        out.mkdir(parents=True)
+        (out / "digest").write_text(content)
+        store.save(template, "wf", tmp_path / content)
+        assert not out.exists()
+    saved = tmp_path / "store" / "cache" / "r" / "k"
+    assert (saved / "digest").read_text() == "second"
+    assert [p.name for p in saved.parent.iterdir()] == ["k"]
+
+
+def test_a_job_that_makes_the_path_itself_gets_no_warning() -> None:
+    text = """\
+jobs:
+  linux:
+    image: alpine
+    run: make dist/ && ls dist/
+    artifacts: {paths: [dist/]}
+  mac:
+    image: alpine
+    run: make dist/ && ls dist/
+    artifacts: {paths: [dist/]}
+  report:
+    image: alpine
+    run: ls dist/
+"""
+    found = [(d.line, d.message.split(",")[1]) for d in check(text).diagnostics]
+    assert found == [(12, ' an artifact of job "linux"'), (12, ' an artifact of job "mac"')]

@@ -146,3 +146,11 @@ def test_only_a_fork_is_told_not_to_save(tmp_path: Path, fork: bool) -> None:
     assert done.returncode == 0, done.stderr
     assert ("not saved: a pull request from a fork" in done.stdout) is fork
     assert (tmp_path / "knargo" / "cache" / "out").exists() is not fork
+
+
+def test_a_job_without_files_in_a_pipeline_with_files_runs_as_usual(tmp_path: Path) -> None:
+    text = _job("{paths: [dist/]}") + "  other:\n    image: alpine\n    run: x\n"
+    container = _container(text, "other")
+    done = _run(container, tmp_path, 'echo "ran in $PWD"\nexit 4\n')
+    assert done.returncode == 4
+    assert done.stdout == f"ran in {tmp_path / 'workspace'}\n"

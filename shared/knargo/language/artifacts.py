@@ -136,9 +136,10 @@ def _not_needed(doc: Document, file: str, jobs: dict[str, Any]) -> list[Diagnost
         for producer, producer_job in jobs.items():
             if producer == job_id or producer in needed:
                 continue
+            own = [p for p, _ in _paths(doc, job_id, job, "artifacts")]
             for path, _ in _paths(doc, producer, producer_job, "artifacts"):
-                if not _mentions(script, path):
-                    continue
+                if not _mentions(script, path) or any(overlaps(path, o) for o in own):
+                    continue  # a job that keeps the path itself makes it itself
                 why = (
                     f'it needs "{producer}" only through other jobs'
                     if producer in ancestors

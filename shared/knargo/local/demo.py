@@ -32,8 +32,11 @@ from knargo.local.git import git
 from knargo.local.selection import job_tasks
 from knargo.local.server import DevServer, banner, dev_credentials
 from knargo.local.view import View, dead_letter_lines, tail
+from knargo.translation.templates import LABEL
 
 __all__ = ["main", "make_repository"]
+
+SHA = LABEL + "sha"
 
 TIMEOUT = 50.0
 IDENTITY = {
@@ -93,10 +96,12 @@ def run_demo(repository: Path, out: TextIO) -> int:
         view.say(line)
     chain.start()
     server.start()
+    shas = [git(repository, "rev-parse", "HEAD")]
     try:
         settled = _push(repository, server.url, secret, chain, view)
         if settled:  # a second commit: its run hits the cache the first run saved
             _commit(repository, "second run", "--allow-empty")
+            shas.append(git(repository, "rev-parse", "HEAD"))
             view.say("\na second commit, to show the cache restored:")
             settled = _push(repository, server.url, secret, chain, view)
     finally:
@@ -105,7 +110,7 @@ def run_demo(repository: Path, out: TextIO) -> int:
         view.close()
     for line in dead_letter_lines(chain.broker.dead_letters):
         view.say(line)
-    return _summary(chain, view, git(repository, "rev-parse", "HEAD")) if settled else 1
+    return _summary(chain, view, shas) if settled else 1
 
 
 def _push(repository: Path, url: str, secret: str, chain: Chain, view: View) -> bool:
@@ -119,13 +124,16 @@ def _push(repository: Path, url: str, secret: str, chain: Chain, view: View) -> 
     return status == 202 and chain.settle(TIMEOUT)
 
 
-def _summary(chain: Chain, view: View, sha: str) -> int:
-    for workflow in chain.cluster.workflows(chain.setup.settings.namespace):
+def _summary(chain: Chain, view: View, shas: list[str]) -> int:
+    """The logs of each commit's run, in the order they ran; the last commit's statuses."""
+    workflows = chain.cluster.workflows(chain.setup.settings.namespace)
+    for workflow in sorted(workflows, key=lambda w: shas.index(w["metadata"]["labels"][SHA])):
         name = workflow["metadata"]["name"]
         for job, task in job_tasks(workflow["spec"]).items():
             view.say(f"\nlog of {job}:")
             for line in tail(log_path(view.runs, name, task), 8):
                 view.say(f"  | {line}")
+    sha = shas[-1]
     latest = {p.context: p for p in chain.log.posted() if p.sha == sha}
     view.say(f"\nstatuses of {sha[:12]}, as GitHub would show them:")
     width = max((len(c) for c in latest), default=0)

@@ -13,6 +13,7 @@ are deleted when a Workflow starts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -77,9 +78,12 @@ class Store:
             target = self.where(key, workflow)
             target.parent.mkdir(parents=True, exist_ok=True)
             old = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
-            if target.exists():
+            with contextlib.suppress(FileNotFoundError):
                 target.rename(old)
-            os.rename(source, target)
+            try:
+                os.rename(source, target)
+            except OSError:  # another job saved the same object in between: keep that one
+                shutil.rmtree(source, ignore_errors=True)
             shutil.rmtree(old, ignore_errors=True)
 
     def expire(self, now: float | None = None) -> list[Path]:
@@ -88,11 +92,12 @@ class Store:
         base = self.root / artifacts.ARTIFACTS_PREFIX.removeprefix("knargo/")
         deleted = []
         for period in base.glob("*d") if base.is_dir() else []:
-            days = int(period.name[:-1]) if period.name[:-1].isdigit() else None
-            for run in period.iterdir() if days else []:
-                if days and now - run.stat().st_mtime > days * _DAY:
-                    shutil.rmtree(run, ignore_errors=True)
-                    deleted.append(run)
+            days = int(period.name[:-1]) if period.name[:-1].isdigit() else 0
+            with contextlib.suppress(FileNotFoundError):  # another run expires them too
+                for run in list(period.iterdir()) if days else []:
+                    if now - run.stat().st_mtime > days * _DAY:
+                        shutil.rmtree(run, ignore_errors=True)
+                        deleted.append(run)
         return deleted
 
 

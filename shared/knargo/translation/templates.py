@@ -74,6 +74,7 @@ class SpecBuilder:
         self._secrets: dict[str, SecretRef] = {}
         self._checkout_options = False
         self._jobs: dict[str, Job] = config.jobs
+        self._files = False
         self.job_ids: dict[str, str] = {}
 
     def expanded(self, jobs: dict[str, Job]) -> dict[str, Job]:
@@ -87,6 +88,7 @@ class SpecBuilder:
         """Each job's whole template, before `factor_defaults` moves what they share."""
         self._checkout_options = checkout.with_options(self.config, jobs)
         self._jobs = jobs
+        self._files = any(artifacts.uses_files(j, jobs) for j in jobs.values())
         return [self._template(i, j, kind) for i, j in jobs.items()]
 
     def spec(self, jobs: dict[str, Job], kind: str) -> manifests.WorkflowSpec:
@@ -170,8 +172,11 @@ class SpecBuilder:
         retry = _retry(job)
         if retry:
             template["retryStrategy"] = retry
-        if artifacts.uses_files(job, self._jobs):
+        if self._files:
+            # Every job of such a pipeline runs the same command (it does nothing more for a
+            # job without files), so that `templateDefaults` holds it once.
             container["command"] = artifacts.files_command(job.shell)
+        if artifacts.uses_files(job, self._jobs):
             received = artifacts.inputs(job, self._jobs, self.names, self.event)
             if received["artifacts"]:
                 template["inputs"] = received
