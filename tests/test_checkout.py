@@ -29,7 +29,7 @@ import pytest
 
 from gitserver import TIMEOUT, GitDaemon, GitHttpServer, author_env, git_env, missing_git
 from knargo.config.settings import Settings
-from knargo.contract.events import GitEvent
+from knargo.contract.events import EventKind, GitEvent
 from knargo.language.lint import check
 from knargo.translation import jobpod
 from knargo.translation.plan import plan
@@ -240,8 +240,10 @@ def _pipeline(
     secrets: dict[tuple[str, str], str] | None = None,
     *,
     repository: str = REPOSITORY,
-    script: str = jobpod.INIT_SCRIPT,
+    script: str | None = None,
 ) -> Ran:
+    if script is None:  # a tag push fetches its tag, which the options script does
+        script = jobpod.CHECKOUT_SCRIPT if event.kind is EventKind.TAG else jobpod.INIT_SCRIPT
     checked = check(ci_yaml)
     assert checked.config is not None, checked.diagnostics
     result = plan(checked.config, event, Settings.embedded())
@@ -352,6 +354,8 @@ def test_annotated_tag_gets_the_tagged_commit(
     assert _in_workspace(ran, "cat-file", "-t", "HEAD").stdout.strip() == "commit"
     _assert_exactly_one_commit(ran)
     assert _job_output(ran) == "main-1"
+    # The tag came with the commit, with no checkout: key, so `git describe` names it.
+    assert _in_workspace(ran, "describe", "--tags").stdout.strip() == "v1.0.0"
 
 
 PULL_REQUESTS = {

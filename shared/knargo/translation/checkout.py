@@ -1,8 +1,9 @@
 """Which checkout script a Workflow runs, and each job's `KNARGO_CHECKOUT` words.
 
 A Workflow none of whose jobs is given a `checkout:` (its own or the top-level one) runs
-`jobpod.INIT_SCRIPT`, as it always has, so its manifests are unchanged. As soon as one of
-its jobs is given one (even `{}`), every job runs `jobpod.CHECKOUT_SCRIPT` (one copy, in
+`jobpod.INIT_SCRIPT`, as it always has, so its manifests are unchanged, unless it builds a
+tag push, whose tag must be present for `git describe --tags`. As soon as one of its jobs
+is given one (even `{}`), or for a tag push, every job runs `jobpod.CHECKOUT_SCRIPT` (one copy, in
 `templateDefaults`) and carries its options in one env var, `KNARGO_CHECKOUT`
 (`depth=0 tags submodules`, `false`), which also moves to the defaults when all jobs agree.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from knargo.contract.events import GitEvent
+from knargo.contract.events import EventKind, GitEvent
 from knargo.language.checkout import Checkout, effective
 from knargo.language.dialect import CiConfig, Job
 from knargo.translation import jobpod
@@ -24,9 +25,14 @@ def job_checkout(config: CiConfig, job: Job) -> Checkout | None:
     return effective(job.checkout, config.checkout)
 
 
-def with_options(config: CiConfig, jobs: Mapping[str, Job]) -> bool:
-    """Whether any of `jobs` is given a `checkout:`, its own or the top-level one."""
-    return config.checkout is not None or any(job.checkout is not None for job in jobs.values())
+def with_options(config: CiConfig, jobs: Mapping[str, Job], event: GitEvent) -> bool:
+    """Whether the options script runs: for a tag push (which fetches its tag), or when any
+    of `jobs` is given a `checkout:`, its own or the top-level one."""
+    return (
+        event.kind is EventKind.TAG
+        or config.checkout is not None
+        or any(job.checkout is not None for job in jobs.values())
+    )
 
 
 def script(options: bool) -> str:

@@ -86,7 +86,7 @@ class SpecBuilder:
 
     def templates(self, jobs: dict[str, Job], kind: str) -> list[manifests.Template]:
         """Each job's whole template, before `factor_defaults` moves what they share."""
-        self._checkout_options = checkout.with_options(self.config, jobs)
+        self._checkout_options = checkout.with_options(self.config, jobs, self.event)
         self._jobs = jobs
         self._files = any(artifacts.uses_files(j, jobs) for j in jobs.values())
         return [self._template(i, j, kind) for i, j in jobs.items()]
