@@ -116,6 +116,9 @@ class Schedule(_Model):
     """`minute hour day-of-month month day-of-week`, or `@daily`, `@every 1h30m`, ..."""
     timezone: str | None = None
     """IANA time zone of the schedule (default UTC), e.g. `Europe/Berlin`."""
+    name: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """A name for `if:` to tell schedules apart: `schedule == 'nightly'` (without one, the
+    `schedule` variable holds the cron text)."""
 
     @field_validator("timezone")
     @classmethod
@@ -136,6 +139,11 @@ class Schedule(_Model):
         except cron.CronError as exc:
             raise user_error("cron", f'invalid cron "{value}": {exc.message}', exc.offset) from None
         return cron.normalize(value)
+
+    @property
+    def label(self) -> str:
+        """What `if:` sees in `schedule` when this entry fires: its name, else its cron."""
+        return self.name if self.name is not None else self.cron
 
 
 _EventName = Literal["push", "pull_request"]
@@ -168,6 +176,21 @@ class Triggers(_Model):
     """Pull (merge) requests."""
     schedule: list[Schedule] = []
     """Schedules; they run the default branch's latest version of this file."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_names(cls, value: list[Schedule]) -> list[Schedule]:
+        seen: set[str] = set()
+        for entry in value:
+            label = entry.label
+            if label in seen:
+                raise user_error(
+                    "schedule",
+                    f'two schedules are called "{label}": give each a different name, '
+                    "so that if: can tell them apart",
+                )
+            seen.add(label)
+        return value
 
     @field_validator("push", "pull_request", mode="before")
     @classmethod
@@ -310,6 +333,11 @@ class Job(_Model):
     """Run only when this condition holds, e.g. `event == 'tag'` (see docs/ci-yaml.md)."""
     working_directory: str | None = Field(default=None, alias="working-directory")
     """Directory, relative to the checkout, the script starts in."""
+    paths: Patterns | None = None
+    """Run only when a changed path matches (`packages/api/**`); otherwise the job is left out
+    and reported as skipped. Not for tags and schedules."""
+    paths_ignore: Patterns | None = Field(default=None, alias="paths-ignore")
+    """Leave the job out when every changed path matches (`docs/**`)."""
 
     @field_validator("image")
     @classmethod

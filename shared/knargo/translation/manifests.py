@@ -147,6 +147,7 @@ class DAGTask(TypedDict):
     template: str
     dependencies: NotRequired[list[str]]
     continueOn: NotRequired[ContinueOn]
+    depends: NotRequired[str]
 
 
 class DAGTemplate(TypedDict):

@@ -74,8 +74,11 @@ class SpecBuilder:
         """Each job's whole template, before `factor_defaults` moves what they share."""
         return [self._template(i, j, kind) for i, j in jobs.items()]
 
-    def spec(self, jobs: dict[str, Job], kind: str) -> manifests.WorkflowSpec:
-        """The spec running `jobs` (already selected) for an event of `kind`."""
+    def spec(
+        self, jobs: dict[str, Job], kind: str, depends: Mapping[str, str] | None = None
+    ) -> manifests.WorkflowSpec:
+        """The spec running `jobs` (already selected) for an event of `kind`; `depends` holds
+        the `depends` expression of each job that has one (`knargo.translation.depends`)."""
         defaults, templates = factor_defaults(
             self.templates(jobs, kind), self.settings.checkout_image
         )
@@ -103,15 +106,18 @@ class SpecBuilder:
                 {"name": "knargo", "emptyDir": {}},
             ],
             "templateDefaults": defaults,
-            "templates": [self._dag(jobs), *templates],
+            "templates": [self._dag(jobs, depends or {}), *templates],
         }
 
-    def _dag(self, jobs: dict[str, Job]) -> manifests.Template:
+    def _dag(self, jobs: dict[str, Job], depends: Mapping[str, str]) -> manifests.Template:
         tasks: list[manifests.DAGTask] = []
         for job_id, job in jobs.items():
             task: manifests.DAGTask = {"name": self.names[job_id], "template": self.names[job_id]}
-            if job.needs:
-                task["dependencies"] = [self.names[n] for n in job.needs]
+            needs = [self.names[n] for n in job.needs if n in jobs]  # not those left out
+            if job_id in depends:
+                task["depends"] = depends[job_id]
+            elif needs:
+                task["dependencies"] = needs
             if job.continue_on_error:
                 task["continueOn"] = {"failed": True, "error": True}
             tasks.append(task)
