@@ -310,6 +310,8 @@ def _verdict(chain: Chain, event: GitEvent) -> int:
 
 
 def _phase(chain: Chain, namespace: str, name: str) -> int:
+    from knargo.functions.status import State, pipeline_status
+
     workflow = chain.cluster.get_workflow(namespace, name)
-    phase = ((workflow or {}).get("status") or {}).get("phase")
-    return EXIT_OK if phase == "Succeeded" else EXIT_PROBLEMS
+    state = pipeline_status(workflow or {})[0]
+    return EXIT_OK if state is State.SUCCESS else EXIT_PROBLEMS

@@ -1,0 +1,245 @@
+"""Result-aware `if:` conditions: what they mean, checked against Argo's documented `depends`.
+
+The table test feeds every combination of results of the needed jobs (and of a job before
+them) to two sides: the conditions' own meaning (`Condition.evaluate` with the status
+functions' values, as docs/ci-yaml.md defines them) and Argo's enhanced depends logic
+applied to the task knargo renders (`argo_depends`, written from Argo's documentation, and
+the local executor's `knargo.local.dag`). They must agree on whether the job runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from knargo.config.settings import Settings
+from knargo.contract.events import GitEvent
+from knargo.functions.status import State, from_workflow
+from knargo.language import conditions
+from knargo.language.lint import check
+from knargo.local import dag
+from knargo.translation.plan import plan
+from test_translate_golden import BASE_EVENT
+
+# How a task can end. Skipped (a `when` that was false) is left out: knargo emits no `when`.
+PHASES = ("Succeeded", "Failed", "Error", "Omitted")
+RESULT_OF = {
+    "Succeeded": "success",
+    "Failed": "failure",
+    "Error": "failure",
+    "Omitted": "skipped",
+    "Skipped": "skipped",
+}
+CONDITIONS = (
+    None,
+    "success()",
+    "failure()",
+    "always()",
+    "cancelled()",
+    "!success()",
+    "event == 'push'",
+    "event == 'push' && failure()",
+    "failure() || event == 'tag'",
+    "always() && !cancelled()",
+    "needs.a.result == 'failure'",
+    "needs.a.result == 'success' && needs.b.result == 'failure'",
+    "needs.a.result == 'skipped' || needs.b.result != 'success'",
+    "needs.b.result == 'cancelled' || success()",
+    "!(needs.a.result == 'failure') && always()",
+)
+
+
+def argo_depends(expression: str, phases: dict[str, str]) -> bool:
+    """Argo's enhanced depends logic as its documentation states it: `task.Result` holds when
+    the task ended with that result (Errored is the phase Error), a bare `task` means
+    `task.Succeeded || task.Skipped || task.Daemoned`; `&&`, `||`, `!`, parentheses."""
+    names = {"Errored": "Error"}
+
+    def operand(match: re.Match[str]) -> str:
+        task, result = match.group(1), match.group(2)
+        if result is None:
+            return str(phases.get(task) in ("Succeeded", "Skipped"))
+        return str(phases.get(task) == names.get(result, result))
+
+    text = re.sub(r"([A-Za-z0-9][A-Za-z0-9-]*)(?:\.([A-Za-z]+))?", operand, expression)
+    text = text.replace("&&", " and ").replace("||", " or ").replace("!", " not ")
+    assert re.fullmatch(r"(?:\s|\(|\)|True|False|and|or|not)*", text), text
+    return bool(eval(text, {"__builtins__": {}}))
+
+
+def argo_dependencies(task: dict[str, Any], tasks: dict[str, Any], phases: dict[str, str]) -> bool:
+    """`dependencies`: each is `task.Succeeded || task.Skipped || task.Daemoned`, widened by the
+    dependency's `continueOn` (Argo's expandDependencies)."""
+    for name in task.get("dependencies", []):
+        allowed = ["Succeeded", "Skipped"]
+        allowed += ["Failed"] if (tasks[name].get("continueOn") or {}).get("failed") else []
+        allowed += ["Error"] if (tasks[name].get("continueOn") or {}).get("error") else []
+        if phases[name] not in allowed:
+            return False
+    return True
+
+
+def pipeline(condition: str | None, tolerant: bool) -> str:
+    job = "    needs: [a, b]\n" + (f'    if: "{condition}"\n' if condition else "")
+    return (
+        "jobs:\n"
+        "  root: {image: alpine, run: 'true'}\n"
+        "  a: {image: alpine, run: 'true', needs: root}\n"
+        f"  b: {{image: alpine, run: 'true', continue-on-error: {str(tolerant).lower()}}}\n"
+        "  job:\n    image: alpine\n    run: 'true'\n" + job
+    )
+
+
+def planned_tasks(text: str, **event: Any) -> dict[str, Any]:
+    checked = check(text)
+    assert checked.config is not None, [str(d) for d in checked.diagnostics]
+    result = plan(checked.config, GitEvent.model_validate({**BASE_EVENT, **event}), SETTINGS)
+    assert result.workflow is not None
+    return {t["name"]: t for t in result.workflow["spec"]["templates"][0]["dag"]["tasks"]}
+
+
+SETTINGS = Settings.embedded()
+
+
+def expected(condition: str | None, phases: dict[str, str], tolerant: bool) -> bool:
+    """The job runs: the condition's own meaning (docs/ci-yaml.md)."""
+    failing = {j for j, p in phases.items() if p in ("Failed", "Error")}
+    if tolerant:
+        failing.discard("b")
+    passed = all(
+        phases[n] == "Succeeded" or (n == "b" and tolerant and phases[n] in ("Failed", "Error"))
+        for n in ("a", "b")
+    )
+    values: dict[str, str | bool] = {
+        "event": "push",
+        "success()": passed,
+        "failure()": bool(failing),
+        "cancelled()": False,
+        "needs.a.result": RESULT_OF[phases["a"]],
+        "needs.b.result": RESULT_OF[phases["b"]],
+    }
+    if condition is None:
+        return passed
+    parsed = conditions.parse(condition)
+    return parsed.evaluate(values) and (parsed.result_aware or passed)
+
+
+@pytest.mark.parametrize("tolerant", [False, True])
+@pytest.mark.parametrize("condition", CONDITIONS)
+def test_conditions_agree_with_argos_depends_logic(condition: str | None, tolerant: bool) -> None:
+    tasks = planned_tasks(pipeline(condition, tolerant))
+    if "job" not in tasks:  # left out by the plan: the condition holds for no result
+        assert not any(
+            expected(condition, dict(zip(("root", "a", "b"), p, strict=True)), tolerant)
+            for p in itertools.product(PHASES, repeat=3)
+        )
+        return
+    task = tasks["job"]
+    if conditions.parse(condition).result_aware if condition else False:
+        assert "dependencies" not in task and "when" not in task
+        waits = set(dag.dependencies(task))
+        assert {"a", "b"} <= waits <= {"a", "b", "root"}, task["depends"]
+    for root, a, b in itertools.product(PHASES, repeat=3):
+        phases = {"root": root, "a": a, "b": b}
+        if "depends" in task:
+            runs = argo_depends(task["depends"], phases)
+        else:
+            runs = argo_dependencies(task, tasks, phases)
+        assert runs is expected(condition, phases, tolerant), (condition, phases, task)
+        assert dag.holds(task, tasks, phases) is runs, (task, phases)
+
+
+def test_a_condition_that_cannot_hold_for_the_event_leaves_the_job_out() -> None:
+    tasks = planned_tasks(pipeline("failure() && event == 'tag'", False))
+    assert "job" not in tasks
+
+
+def test_a_job_left_out_by_its_if_counts_as_skipped_for_the_jobs_after_it() -> None:
+    text = """\
+jobs:
+  a: {image: alpine, run: 'true', if: "event == 'tag'"}
+  b: {image: alpine, run: 'true', needs: a}
+  c: {image: alpine, run: 'true', needs: a, if: "needs.a.result == 'skipped'"}
+  d: {image: alpine, run: 'true', needs: a, if: "always()"}
+"""
+    tasks = planned_tasks(text)
+    assert sorted(tasks) == ["c", "d"]
+    assert "depends" not in tasks["c"] and "dependencies" not in tasks["c"]
+
+
+def test_needs_with_hyphens_can_be_named() -> None:
+    text = """\
+jobs:
+  build-x: {image: alpine, run: 'true'}
+  notify: {image: alpine, run: 'true', needs: build-x, if: "needs.build-x.result == 'failure'"}
+"""
+    assert planned_tasks(text)["notify"]["depends"] == "build-x.Failed || build-x.Errored"
+
+
+def workflow_after(tasks_phases: dict[str, str], manifest: dict[str, Any]) -> dict[str, Any]:
+    """The Workflow as Argo leaves it, with these task phases and Argo's DAG phase."""
+    name = manifest["metadata"]["name"]
+    nodes = {
+        f"{name}-{task}": {
+            "id": f"{name}-{task}",
+            "name": f"{name}.{task}",
+            "displayName": task,
+            "templateName": task,
+            "type": "Skipped" if phase == "Omitted" else "Pod",
+            "phase": phase,
+        }
+        for task, phase in tasks_phases.items()
+    }
+    tasks = {t["name"]: t for t in manifest["spec"]["templates"][0]["dag"]["tasks"]}
+    phase = dag.dag_phase(tasks, tasks_phases)
+    return {**manifest, "status": {"phase": phase, "nodes": nodes}}
+
+
+HANDLED = """\
+jobs:
+  build: {image: alpine, run: 'exit 1'}
+  deploy: {image: alpine, run: 'true', needs: build}
+  cleanup: {image: alpine, run: 'true', needs: deploy, if: "always()"}
+  notify: {image: alpine, run: 'true', needs: build, if: "failure()"}
+"""
+
+
+def test_a_handled_failure_succeeds_in_argo_but_the_pipeline_stays_failed() -> None:
+    checked = check(HANDLED)
+    assert checked.config is not None
+    result = plan(checked.config, GitEvent.model_validate(BASE_EVENT), SETTINGS)
+    assert result.workflow is not None
+    manifest = json.loads(json.dumps(result.workflow))
+    phases = {"build": "Failed", "deploy": "Omitted", "cleanup": "Succeeded", "notify": "Succeeded"}
+    workflow = workflow_after(phases, manifest)
+    assert workflow["status"]["phase"] == "Succeeded"  # Argo judges the DAG by its last tasks
+    _, updates = from_workflow(workflow, "knargo", "https://argo.example")
+    states = {u.context: (u.state, u.description) for u in updates}
+    assert states["knargo"] == (State.FAILURE, "failed: job build failed")
+    assert states["knargo/build"][0] is State.FAILURE
+    assert states["knargo/deploy"][0] is State.SKIPPED
+    assert states["knargo/notify"][0] is State.SUCCESS
+    assert states["knargo/cleanup"][0] is State.SUCCESS
+
+
+def test_a_failure_a_job_may_have_does_not_fail_the_pipeline() -> None:
+    checked = check(HANDLED.replace("run: 'exit 1'", "run: 'exit 1', continue-on-error: true"))
+    assert checked.config is not None
+    result = plan(checked.config, GitEvent.model_validate(BASE_EVENT), SETTINGS)
+    assert result.workflow is not None
+    manifest = json.loads(json.dumps(result.workflow))
+    phases = {"build": "Failed", "deploy": "Succeeded", "cleanup": "Succeeded", "notify": "Omitted"}
+    workflow = workflow_after(phases, manifest)
+    _, updates = from_workflow(workflow, "knargo", "https://argo.example")
+    assert updates[0].state is State.SUCCESS
+
+
+def test_docs_name_every_status_function() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "ci-yaml.md").read_text()
+    for function in conditions.STATUS_FUNCTIONS:
+        assert f"`{function}()`" in text
