@@ -24,6 +24,8 @@ from knargo.language import conditions
 from knargo.language.lint import check
 from knargo.local import dag
 from knargo.translation.plan import plan
+from test_local_kit import make_repo
+from test_local_run import knargo, statuses
 from test_translate_golden import BASE_EVENT
 
 # How a task can end. Skipped (a `when` that was false) is left out: knargo emits no `when`.
@@ -209,12 +211,16 @@ jobs:
 """
 
 
-def test_a_handled_failure_succeeds_in_argo_but_the_pipeline_stays_failed() -> None:
-    checked = check(HANDLED)
+def rendered(text: str) -> dict[str, Any]:
+    checked = check(text)
     assert checked.config is not None
     result = plan(checked.config, GitEvent.model_validate(BASE_EVENT), SETTINGS)
     assert result.workflow is not None
-    manifest = json.loads(json.dumps(result.workflow))
+    return dict(json.loads(json.dumps(result.workflow)))
+
+
+def test_a_handled_failure_succeeds_in_argo_but_the_pipeline_stays_failed() -> None:
+    manifest = rendered(HANDLED)
     phases = {"build": "Failed", "deploy": "Omitted", "cleanup": "Succeeded", "notify": "Succeeded"}
     workflow = workflow_after(phases, manifest)
     assert workflow["status"]["phase"] == "Succeeded"  # Argo judges the DAG by its last tasks
@@ -228,11 +234,7 @@ def test_a_handled_failure_succeeds_in_argo_but_the_pipeline_stays_failed() -> N
 
 
 def test_a_failure_a_job_may_have_does_not_fail_the_pipeline() -> None:
-    checked = check(HANDLED.replace("run: 'exit 1'", "run: 'exit 1', continue-on-error: true"))
-    assert checked.config is not None
-    result = plan(checked.config, GitEvent.model_validate(BASE_EVENT), SETTINGS)
-    assert result.workflow is not None
-    manifest = json.loads(json.dumps(result.workflow))
+    manifest = rendered(HANDLED.replace("run: 'exit 1'", "run: 'exit 1', continue-on-error: true"))
     phases = {"build": "Failed", "deploy": "Succeeded", "cleanup": "Succeeded", "notify": "Omitted"}
     workflow = workflow_after(phases, manifest)
     _, updates = from_workflow(workflow, "knargo", "https://argo.example")
@@ -243,3 +245,48 @@ def test_docs_name_every_status_function() -> None:
     text = (Path(__file__).parent.parent / "docs" / "ci-yaml.md").read_text()
     for function in conditions.STATUS_FUNCTIONS:
         assert f"`{function}()`" in text
+
+
+LOCAL = """\
+jobs:
+  build:
+    image: alpine
+    run: echo building && exit 3
+  deploy:
+    needs: build
+    image: alpine
+    run: echo deploying
+  notify:
+    needs: build
+    if: failure()
+    image: alpine
+    run: echo "notifying about $KNARGO_SHA"
+  cleanup:
+    needs: [build, deploy]
+    if: always()
+    image: alpine
+    run: echo cleaning up
+"""
+
+
+def test_knargo_run_runs_failure_and_always_jobs_after_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"ci.yaml": LOCAL})
+    code, out, err = knargo(capsys, "run", "-C", str(repo))
+    assert code == 1, out + err
+    runs = repo / ".knargo" / "runs"
+    logs = {p.parent.name: p.read_text() for p in runs.glob("*/*/log")}
+    assert "notifying about" in logs["notify"] and "cleaning up" in logs["cleanup"]
+    assert "deploy" not in logs
+    posted = statuses(repo)
+    assert posted == {
+        "knargo": "failure",
+        "knargo/build": "failure",
+        "knargo/deploy": "skipped",
+        "knargo/notify": "success",
+        "knargo/cleanup": "success",
+    }
+    assert re.search(
+        r"^pipeline repo-push-\w+-\w+: failed: failed build; omitted deploy$", out, re.M
+    )

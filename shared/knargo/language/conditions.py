@@ -382,6 +382,12 @@ class _Parser:
     def call(self, name: _Token) -> Node:
         function = _known(name, _ARITY, "function")
         self.take("(")
+        if _ARITY[function] == 0 and self.peek().kind != ")":
+            message = (
+                f"{function}() takes no arguments: it looks at the jobs this one needs "
+                "(read one with needs.<job>.result)"
+            )
+            raise ConditionError(message, self.peek().offset)
         args = [] if self.peek().kind == ")" else [self.logic("||")]
         while self.peek().kind == ",":
             self.take()

@@ -22,7 +22,7 @@ from knargo.formats import positions
 from knargo.formats.diagnostics import Diagnostic, Severity, has_errors, normalize
 from knargo.formats.locate import diagnostics_from, quote_list, suggest
 from knargo.formats.positions import Document, Path
-from knargo.language import cron, foreign
+from knargo.language import conditions, cron, foreign, habits
 from knargo.language.dialect import CiConfig, ValidationContext
 from knargo.language.reachability import check_conditions
 
@@ -78,6 +78,8 @@ def check(
     if catalog is not None and scope is not None:
         found += _check_secrets(doc, file, catalog, scope)
     found += _check_schedules(doc, file)
+    found += _check_needed_results(doc, file)
+    found += habits.check_expressions(doc, file)
     result = normalize(found)
     return Checked(None if has_errors(result) else config, result)
 
@@ -332,4 +334,28 @@ def _check_schedules(doc: Document, file: str) -> list[Diagnostic]:
                     "cron",
                 )
             )
+    return found
+
+
+def _check_needed_results(doc: Document, file: str) -> list[Diagnostic]:
+    """`needs.<job>.result` in `if:` names a job the job needs."""
+    found = []
+    for job_id, job in _jobs(doc).items():
+        source = job.get("if")
+        try:
+            tree = conditions.parse(source).tree if isinstance(source, str) else None
+        except conditions.ConditionError:
+            continue  # reported by the model
+        needs = {target for owner, target, _ in _needs_entries(doc) if owner == job_id}
+        for node in conditions.walk(tree) if tree is not None else ():
+            match = conditions.NEEDS_RESULT.match(getattr(node, "name", ""))
+            if isinstance(node, conditions.Variable) and match and match[1] not in needs:
+                mark = doc.mark_at(("jobs", job_id, "if"), node.offset)
+                message = (
+                    f'{node.name}: job "{job_id}" does not need "{match[1]}"; add it to '
+                    f"needs, or read the result of a job it needs ({quote_list(needs) or 'none'})"
+                )
+                found.append(
+                    Diagnostic(file, mark.line, mark.col, Severity.ERROR, message, "needs")
+                )
     return found
