@@ -290,3 +290,60 @@ def test_knargo_run_runs_failure_and_always_jobs_after_a_failure(
     assert re.search(
         r"^pipeline repo-push-\w+-\w+: failed: failed build; omitted deploy$", out, re.M
     )
+
+
+NAMED = """\
+on:
+  push:
+  schedule:
+    - {cron: "0 3 * * *", name: nightly}
+    - {cron: "0 4 * * 0", name: weekly}
+jobs:
+  quick:
+    image: alpine
+    run: test "$KNARGO_EVENT" = schedule
+  long:
+    if: schedule == 'weekly'
+    image: alpine
+    run: echo long
+"""
+
+
+@pytest.mark.parametrize(
+    ("chosen", "jobs"), [("nightly", "1 job (quick)"), ("1", "2 jobs (quick, long)")]
+)
+def test_knargo_run_tells_named_schedules_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], chosen: str, jobs: str
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"ci.yaml": NAMED})
+    code, out, err = knargo(capsys, "run", "-C", str(repo), "--event", "schedule")
+    assert code == 1
+    assert "0: 0 3 * * * (nightly); 1: 0 4 * * 0 (weekly)" in err
+    code, out, err = knargo(
+        capsys, "run", "-C", str(repo), "--event", "schedule", "--schedule", chosen
+    )
+    assert code == 0, out + err
+    assert re.search(rf"^pipeline repo-cron\d-\w+-\d+: {re.escape(jobs)}$", out, re.M), out
+
+
+def test_jobs_left_out_for_their_paths_are_reported_skipped() -> None:
+    text = """\
+jobs:
+  api: {image: alpine, run: x, paths: ['packages/api/**']}
+  web: {image: alpine, run: x, paths: ['packages/web/**']}
+  e2e: {image: alpine, run: x, needs: [api, web]}
+"""
+    checked = check(text)
+    assert checked.config is not None
+    event = GitEvent.model_validate({**BASE_EVENT, "ref": "refs/heads/feature"})
+    result = plan(checked.config, event, SETTINGS, changed_paths=["packages/api/x.py"])
+    assert result.workflow is not None and result.skipped_jobs == ["web"]
+    manifest = json.loads(json.dumps(result.workflow))
+    workflow = workflow_after({"api": "Succeeded", "e2e": "Succeeded"}, manifest)
+    _, updates = from_workflow(workflow, "knargo", "https://argo.example")
+    states = {u.context: (u.state, u.description) for u in updates}
+    assert states["knargo/web"] == (State.SKIPPED, "skipped: no changed path matches its paths")
+    assert states["knargo/e2e"][0] is State.SUCCESS and states["knargo"][0] is State.SUCCESS
+    tag = GitEvent.model_validate({**BASE_EVENT, "kind": "tag", "ref": "refs/tags/v1"})
+    tagged = plan(checked.config, tag, SETTINGS, changed_paths=["docs/x.md"])
+    assert [j.id for j in tagged.jobs] == ["api", "web", "e2e"]  # tags have no changed paths

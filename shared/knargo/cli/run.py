@@ -55,8 +55,8 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--schedule",
-        metavar="INDEX|CRON",
-        help="with --event schedule: an on.schedule entry, by index or cron "
+        metavar="INDEX|NAME|CRON",
+        help="with --event schedule: an on.schedule entry, by index, name or cron "
         "(default: the only one)",
     )
     parser.add_argument("--job", metavar="ID", help="run only this job and the jobs it needs")

@@ -170,6 +170,10 @@ def _run(
 
 
 def _filters_paths(config: CiConfig, event: GitEvent) -> bool:
+    if event.kind is not EventKind.TAG and any(
+        job.paths is not None or job.paths_ignore is not None for job in config.jobs.values()
+    ):
+        return True  # a job's paths: (and paths-ignore:)
     triggers = config.triggers
     if event.kind is EventKind.PULL_REQUEST:
         return triggers.pull_request is not None and triggers.pull_request.paths is not None

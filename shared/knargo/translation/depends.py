@@ -79,8 +79,13 @@ def _any(task: str, results: Sequence[str]) -> str:
     return " || ".join(f"{task}.{result}" for result in results)
 
 
-def _wrap(value: str) -> str:
-    return value if " " not in value else f"({value})"
+def _wrap(value: str, op: str) -> str:
+    """`value` as an operand of `op`: parenthesised unless it is one operand, or a flat chain
+    of the same operator."""
+    flat = {"||": r"&&|!|\(", "&&": r"\|\||\("}[op] if op else ""
+    if " " not in value or (flat and not re.search(flat, value)):
+        return value
+    return f"({value})"
 
 
 def _and(a: Value, b: Value) -> Value:
@@ -90,7 +95,7 @@ def _and(a: Value, b: Value) -> Value:
         return b
     if b is True:
         return a
-    return f"{_wrap(a)} && {_wrap(b)}"
+    return f"{_wrap(a, '&&')} && {_wrap(b, '&&')}"
 
 
 def _or(a: Value, b: Value) -> Value:
@@ -100,11 +105,11 @@ def _or(a: Value, b: Value) -> Value:
         return b
     if b is False:
         return a
-    return f"{_wrap(a)} || {_wrap(b)}"
+    return f"{_wrap(a, '||')} || {_wrap(b, '||')}"
 
 
 def _not(a: Value) -> Value:
-    return (not a) if isinstance(a, bool) else f"!{_wrap(a)}"
+    return (not a) if isinstance(a, bool) else f"!{_wrap(a, '')}"
 
 
 @dataclass(frozen=True)
