@@ -347,3 +347,34 @@ jobs:
     tag = GitEvent.model_validate({**BASE_EVENT, "kind": "tag", "ref": "refs/tags/v1"})
     tagged = plan(checked.config, tag, SETTINGS, changed_paths=["docs/x.md"])
     assert [j.id for j in tagged.jobs] == ["api", "web", "e2e"]  # tags have no changed paths
+
+
+def test_changed_matches_the_changed_paths() -> None:
+    condition = conditions.parse("changed('packages/api/**') && !changed('**/*.md')")
+    paths = {conditions.CHANGED: "packages/api/main.go\0packages/web/x.ts"}
+    assert condition.evaluate(paths)
+    assert not condition.evaluate({conditions.CHANGED: "packages/api/README.md"})
+    assert condition.evaluate({}) is False  # unknown: each changed() is true, so !changed fails
+    assert conditions.parse("changed('docs/**')").evaluate({})
+    with pytest.raises(conditions.ConditionError, match=r"changed\(\) takes 1 argument, got 2"):
+        conditions.parse("changed('a', 'b')")
+    with pytest.raises(conditions.ConditionError, match=r"negate with !changed"):
+        conditions.parse("changed('!docs/**')")
+
+
+def test_changed_in_if_uses_the_events_paths() -> None:
+    text = """\
+jobs:
+  docs: {image: alpine, run: x, if: "changed('docs/**') || event == 'tag'"}
+  code: {image: alpine, run: x}
+"""
+    checked = check(text)
+    assert checked.config is not None
+    branch = GitEvent.model_validate({**BASE_EVENT, "ref": "refs/heads/feature"})
+    result = plan(checked.config, branch, SETTINGS, changed_paths=["src/app.py"])
+    assert [j.id for j in result.jobs] == ["code"]
+    result = plan(checked.config, branch, SETTINGS, changed_paths=["docs/index.md"])
+    assert [j.id for j in result.jobs] == ["docs", "code"]
+    unknown = plan(checked.config, branch, SETTINGS)
+    assert [j.id for j in unknown.jobs] == ["docs", "code"]
+    assert "changed paths unknown: changed() counted as true" in unknown.notes

@@ -22,7 +22,9 @@ Functions, all returning booleans:
 * `contains(a, b)`: whether `b` occurs in `a`;
 * `matches(value, glob)`: whether `value` matches one filter pattern (see
   `knargo.language.globs`), e.g. `matches(branch, 'release/**')`; negate with `!matches(...)`,
-  not with a leading `!`.
+  not with a leading `!`;
+* `changed(glob)`: whether a changed path of the push or pull request matches the pattern
+  (true when the changed paths are unknown, and for tags and schedules).
 
 Variables:
 
@@ -63,6 +65,7 @@ from types import MappingProxyType
 from knargo.language.globs import GlobError, compile_pattern
 
 __all__ = [
+    "CHANGED",
     "NEEDS_RESULT",
     "RESULTS",
     "STATUS_FUNCTIONS",
@@ -133,7 +136,8 @@ _FUNCTIONS: Mapping[str, Callable[[str, str], bool]] = MappingProxyType(
         "matches": _matches,
     }
 )
-_ARITY = dict.fromkeys(_FUNCTIONS, 2) | dict.fromkeys(STATUS_FUNCTIONS, 0)
+_ARITY = dict.fromkeys(_FUNCTIONS, 2) | dict.fromkeys(STATUS_FUNCTIONS, 0) | {"changed": 1}
+CHANGED = "changed()"  # the variable holding the changed paths, joined by NUL
 
 
 # The syntax tree. `offset` is where the node's token stands (an operator's, for operations).
@@ -298,13 +302,15 @@ def _typed(node: Node, expected: type, context: str) -> Node:
     return node
 
 
-def _check_glob(node: Node) -> None:
-    """Check a literal pattern given to matches(); errors point at the offending character."""
+def _check_glob(node: Node, function: str = "matches") -> None:
+    """Check a literal pattern given to matches() or changed(); errors point at the offending
+    character."""
     if not isinstance(node, Literal) or not isinstance(node.value, str):
         return
     at = (*node.positions, node.offset)  # each character's offset, then the opening quote's
     if node.value.startswith("!"):
-        raise ConditionError("matches() takes one pattern; negate with !matches(...)", at[0])
+        message = f"{function}() takes one pattern; negate with !{function}(...)"
+        raise ConditionError(message, at[0])
     try:
         compile_pattern(node.value)
     except GlobError as error:
@@ -399,6 +405,8 @@ class _Parser:
             raise ConditionError(f"{function}() takes {what}, got {len(args)}", name.offset)
         for number, arg in enumerate(args, 1):
             _typed(arg, str, f"argument {number} of {function}()")
+        if function == "changed":
+            _check_glob(args[0], function)
         if function == "matches":
             _check_glob(args[1])
         return Call(function, tuple(args), name.offset)
@@ -418,6 +426,8 @@ def _evaluate(node: Node, variables: Mapping[str, str | bool]) -> str | bool:
             return True
         case Call(function=function, args=()):
             return variables[f"{function}()"] is True  # the status functions
+        case Call(function="changed", args=(pattern,)):
+            return _changed(str(_evaluate(pattern, variables)), variables.get(CHANGED))
         case Not(operand=operand):
             return _evaluate(operand, variables) is not True
         case Binary(op="&&", left=left, right=right):
@@ -446,7 +456,8 @@ class Condition:
     def evaluate(self, variables: Mapping[str, str | bool]) -> bool:
         """The condition's value; `variables` maps each name of `VARIABLES` to its value (and,
         when the condition uses them, `success()`, `failure()`, `cancelled()` and each
-        `needs.<job>.result` to theirs)."""
+        `needs.<job>.result` to theirs; `CHANGED` to the changed paths joined by NUL, which
+        `changed()` reads: without it, `changed()` is true)."""
         return _evaluate(self._tree, variables) is True
 
     @property
@@ -469,6 +480,13 @@ class Condition:
         """The jobs whose `needs.<job>.result` the condition reads."""
         found = (NEEDS_RESULT.match(n.name) for n in walk(self._tree) if isinstance(n, Variable))
         return frozenset(m.group(1) for m in found if m)
+
+
+def _changed(pattern: str, paths: str | bool | None) -> bool:
+    """Whether a changed path matches `pattern`; true when the paths are unknown."""
+    if not isinstance(paths, str):
+        return True
+    return any(_matches(path, pattern) for path in paths.split("\0") if path)
 
 
 def value_of(node: Node, variables: Mapping[str, str | bool]) -> str | bool:
@@ -587,6 +605,8 @@ def _partial(node: Node, known: Mapping[str, str | bool]) -> str | bool | None:
             return True
         case Call(function=function, args=()):
             return known.get(f"{function}()")
+        case Call(function="changed"):
+            return None
         case Call(function=function, args=args):
             a, b = (_partial(arg, known) for arg in args)
             return None if a is None or b is None else _FUNCTIONS[function](str(a), str(b))

@@ -19,7 +19,7 @@ from knargo.language.dialect import CiConfig, Job
 from knargo.language.globs import PatternList
 from knargo.translation.depends import Need, depends
 
-__all__ = ["IF", "PATHS", "Selection", "select"]
+__all__ = ["IF", "PATHS", "Selection", "reads_changed_paths", "select"]
 
 IF = "if"
 PATHS = "paths"
@@ -53,6 +53,10 @@ def select(
     """`order` lists the job ids with each after the jobs it needs; `names` maps job ids to
     task names; `changed_paths` None: unknown."""
     selection = Selection({})
+    if paths_apply and changed_paths is not None:
+        variables = {**variables, conditions.CHANGED: "\0".join(changed_paths)}
+    elif paths_apply and any(_reads_changed(job) for job in config.jobs.values()):
+        selection.notes.append("changed paths unknown: changed() counted as true")
     selected: set[str] = set()
     ancestors: dict[str, set[str]] = {}
     for job_id in order:
@@ -84,6 +88,23 @@ def select(
             selection.depends[job_id] = value
     selection.jobs.update((i, j) for i, j in config.jobs.items() if i in selected)
     return selection
+
+
+def _reads_changed(job: Job) -> bool:
+    if job.if_ is None:
+        return False
+    tree = _condition(job.if_).tree
+    return any(
+        isinstance(n, conditions.Call) and n.function == "changed" for n in conditions.walk(tree)
+    )
+
+
+def reads_changed_paths(config: CiConfig) -> bool:
+    """Whether a job's `paths:`, `paths-ignore:` or `changed()` needs the changed paths."""
+    return any(
+        job.paths is not None or job.paths_ignore is not None or _reads_changed(job)
+        for job in config.jobs.values()
+    )
 
 
 def _paths_match(job_id: str, job: Job, changed: Sequence[str] | None, notes: list[str]) -> bool:
