@@ -300,7 +300,8 @@ def test_constructing_a_condition_checks_it() -> None:
         (
             "format('x', 'y')",
             0,
-            "(known: always, cancelled, changed, contains, endsWith, failure, matches, startsWith, success)",
+            "(known: always, cancelled, changed, contains, endsWith, failure, matches, "
+            "startsWith, success)",
         ),
         # arity
         ("contains(branch)", 0, "contains() takes 2 arguments, got 1"),

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from argo_sim import argo_depends, run
 from knargo.config.settings import Settings
 from knargo.contract.events import GitEvent
 from knargo.functions.status import State, from_workflow
@@ -54,24 +55,6 @@ CONDITIONS = (
     "needs.b.result == 'cancelled' || success()",
     "!(needs.a.result == 'failure') && always()",
 )
-
-
-def argo_depends(expression: str, phases: dict[str, str]) -> bool:
-    """Argo's enhanced depends logic as its documentation states it: `task.Result` holds when
-    the task ended with that result (Errored is the phase Error), a bare `task` means
-    `task.Succeeded || task.Skipped || task.Daemoned`; `&&`, `||`, `!`, parentheses."""
-    names = {"Errored": "Error"}
-
-    def operand(match: re.Match[str]) -> str:
-        task, result = match.group(1), match.group(2)
-        if result is None:
-            return str(phases.get(task) in ("Succeeded", "Skipped"))
-        return str(phases.get(task) == names.get(result, result))
-
-    text = re.sub(r"([A-Za-z0-9][A-Za-z0-9-]*)(?:\.([A-Za-z]+))?", operand, expression)
-    text = text.replace("&&", " and ").replace("||", " or ").replace("!", " not ")
-    assert re.fullmatch(r"(?:\s|\(|\)|True|False|and|or|not)*", text), text
-    return bool(eval(text, {"__builtins__": {}}))
 
 
 def argo_dependencies(task: dict[str, Any], tasks: dict[str, Any], phases: dict[str, str]) -> bool:
@@ -378,3 +361,27 @@ jobs:
     unknown = plan(checked.config, branch, SETTINGS)
     assert [j.id for j in unknown.jobs] == ["docs", "code"]
     assert "changed paths unknown: changed() counted as true" in unknown.notes
+
+
+def test_report_follows_a_simulated_run_after_a_failure() -> None:
+    *_, final = run(rendered(HANDLED), {"build": "Failed"})
+    assert final["status"]["phase"] == "Succeeded"  # every branch ends in a job that passed
+    phases = {n["displayName"]: n["phase"] for n in final["status"]["nodes"].values()}
+    assert phases == {
+        "build": "Failed",
+        "deploy": "Omitted",
+        "cleanup": "Succeeded",
+        "notify": "Succeeded",
+    }
+    _, updates = from_workflow(final, "knargo", "https://argo.example")
+    states = {u.context: u.state for u in updates}
+    assert states == {
+        "knargo": State.FAILURE,
+        "knargo/build": State.FAILURE,
+        "knargo/deploy": State.SKIPPED,
+        "knargo/cleanup": State.SUCCESS,
+        "knargo/notify": State.SUCCESS,
+    }
+    *_, passed = run(rendered(HANDLED), {})
+    phases = {n["displayName"]: n["phase"] for n in passed["status"]["nodes"].values()}
+    assert phases["notify"] == "Omitted" and passed["status"]["phase"] == "Succeeded"
