@@ -347,7 +347,15 @@ def _check_needed_results(doc: Document, file: str) -> list[Diagnostic]:
         except conditions.ConditionError:
             continue  # reported by the model
         needs = {target for owner, target, _ in _needs_entries(doc) if owner == job_id}
-        for node in conditions.walk(tree) if tree is not None else ():
+        nodes = list(conditions.walk(tree)) if tree is not None else []
+        negated = {id(n.operand) for n in nodes if isinstance(n, conditions.Not)}
+        for node in nodes:
+            never = _never_true_status(node, needs) if id(node) not in negated else ""
+            if never:
+                mark = doc.mark_at(("jobs", job_id, "if"), node.offset)
+                found.append(
+                    Diagnostic(file, mark.line, mark.col, Severity.WARNING, never, "expression")
+                )
             match = conditions.NEEDS_RESULT.match(getattr(node, "name", ""))
             if isinstance(node, conditions.Variable) and match and match[1] not in needs:
                 mark = doc.mark_at(("jobs", job_id, "if"), node.offset)
@@ -359,3 +367,19 @@ def _check_needed_results(doc: Document, file: str) -> list[Diagnostic]:
                     Diagnostic(file, mark.line, mark.col, Severity.ERROR, message, "needs")
                 )
     return found
+
+
+def _never_true_status(node: conditions.Node, needs: set[str]) -> str:
+    """Why a status function can never be true here, or ""."""
+    if not isinstance(node, conditions.Call):
+        return ""
+    if node.function == "cancelled":
+        return (
+            "cancelled() is never true: Argo starts no job once a pipeline is stopped, "
+            "so no job runs after a cancellation"
+        )
+    if node.function == "failure" and not needs:
+        return (
+            "failure() is never true in a job that needs no job: add the jobs it follows to needs"
+        )
+    return ""
