@@ -24,6 +24,7 @@ from knargo.functions.status import State, from_workflow
 from knargo.language import conditions
 from knargo.language.lint import check
 from knargo.local import dag
+from knargo.local.selection import narrow
 from knargo.translation.plan import plan
 from test_local_kit import make_repo
 from test_local_run import knargo, statuses
@@ -385,3 +386,9 @@ def test_report_follows_a_simulated_run_after_a_failure() -> None:
     *_, passed = run(rendered(HANDLED), {})
     phases = {n["displayName"]: n["phase"] for n in passed["status"]["nodes"].values()}
     assert phases["notify"] == "Omitted" and passed["status"]["phase"] == "Succeeded"
+
+
+def test_knargo_run_job_keeps_what_a_result_aware_job_waits_for() -> None:
+    narrowed = narrow(rendered(HANDLED), "notify")
+    tasks = [t["name"] for t in narrowed["spec"]["templates"][0]["dag"]["tasks"]]
+    assert tasks == ["build", "notify"]
