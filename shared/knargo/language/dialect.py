@@ -177,21 +177,6 @@ class Triggers(_Model):
     schedule: list[Schedule] = []
     """Schedules; they run the default branch's latest version of this file."""
 
-    @field_validator("schedule")
-    @classmethod
-    def _schedule_names(cls, value: list[Schedule]) -> list[Schedule]:
-        seen: set[str] = set()
-        for entry in value:
-            label = entry.label
-            if label in seen:
-                raise user_error(
-                    "schedule",
-                    f'two schedules are called "{label}": give each a different name, '
-                    "so that if: can tell them apart",
-                )
-            seen.add(label)
-        return value
-
     @field_validator("push", "pull_request", mode="before")
     @classmethod
     def _empty(cls, value: Any) -> Any:

@@ -79,6 +79,7 @@ def check(
         found += _check_secrets(doc, file, catalog, scope)
     found += _check_schedules(doc, file)
     found += _check_needed_results(doc, file)
+    found += _check_schedule_names(doc, file)
     found += habits.check_expressions(doc, file)
     result = normalize(found)
     return Checked(None if has_errors(result) else config, result)
@@ -383,3 +384,61 @@ def _never_true_status(node: conditions.Node, needs: set[str]) -> str:
             "failure() is never true in a job that needs no job: add the jobs it follows to needs"
         )
     return ""
+
+
+def _schedule_labels(doc: Document) -> list[str]:
+    """What `schedule` can hold: each on.schedule entry's name, or its cron text."""
+    on = doc.data.get("on")
+    entries = on.get("schedule") if isinstance(on, dict) else None
+    labels = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict):
+            label = entry.get("name", entry.get("cron"))
+            if isinstance(label, str):
+                labels.append(cron.normalize(label) if "name" not in entry else label)
+    return labels
+
+
+def _check_schedule_names(doc: Document, file: str) -> list[Diagnostic]:
+    """Names are unique; `schedule == 'x'` where no on.schedule entry is x."""
+    found = []
+    on = doc.data.get("on")
+    entries = on.get("schedule") if isinstance(on, dict) else None
+    names = [e.get("name") if isinstance(e, dict) else None for e in entries or []]
+    for i, name in enumerate(names if isinstance(entries, list) else []):
+        if isinstance(name, str) and name in names[:i]:
+            mark = doc.value_mark(("on", "schedule", i, "name"))
+            message = (
+                f'two schedules are called "{name}": give each its own name, so that if: '
+                "can tell them apart"
+            )
+            found.append(Diagnostic(file, mark.line, mark.col, Severity.ERROR, message, "schedule"))
+    labels = sorted(set(_schedule_labels(doc)))
+    for job_id, job in _jobs(doc).items():
+        try:
+            source = job.get("if")
+            tree = conditions.parse(source).tree if isinstance(source, str) else None
+        except conditions.ConditionError:
+            continue
+        for node in conditions.walk(tree) if tree is not None else ():
+            if not isinstance(node, conditions.Binary) or node.op not in ("==", "!="):
+                continue
+            pair = {type(node.left): node.left, type(node.right): node.right}
+            variable, literal = pair.get(conditions.Variable), pair.get(conditions.Literal)
+            if (
+                isinstance(variable, conditions.Variable)
+                and variable.name == "schedule"
+                and isinstance(literal, conditions.Literal)
+                and isinstance(literal.value, str)
+                and literal.value not in labels
+            ):
+                mark = doc.mark_at(("jobs", job_id, "if"), literal.offset)
+                message = (
+                    f'no on.schedule entry is "{literal.value}": schedule holds an entry\'s '
+                    f"name, or its cron text ({quote_list(labels) or 'no schedules'})"
+                    + suggest(literal.value, labels)
+                )
+                found.append(
+                    Diagnostic(file, mark.line, mark.col, Severity.WARNING, message, "schedule")
+                )
+    return found
