@@ -166,7 +166,4 @@ class _Context:
 
 
 def _any_failed(tasks: Sequence[str]) -> Value:
-    value: Value = False
-    for task in tasks:
-        value = _or(value, _any(task, ("Failed", "Errored")))
-    return value
+    return " || ".join(_any(task, ("Failed", "Errored")) for task in tasks) or False
