@@ -392,3 +392,13 @@ def test_knargo_run_job_keeps_what_a_result_aware_job_waits_for() -> None:
     narrowed = narrow(rendered(HANDLED), "notify")
     tasks = [t["name"] for t in narrowed["spec"]["templates"][0]["dag"]["tasks"]]
     assert tasks == ["build", "notify"]
+
+
+def test_a_push_that_changes_no_jobs_paths_runs_nothing_and_says_why() -> None:
+    checked = check("jobs:\n  api: {image: alpine, run: x, paths: ['packages/api/**']}\n")
+    assert checked.config is not None
+    event = GitEvent.model_validate({**BASE_EVENT, "ref": "refs/heads/feature"})
+    result = plan(checked.config, event, SETTINGS, changed_paths=["README.md"])
+    assert result.workflow is None
+    assert result.skipped == "no job runs: each job's if: is false or its paths did not change"
+    assert result.notes == ["left out, no changed path matches their paths: api"]

@@ -4,7 +4,10 @@
 pipeline, and, for a push to the default branch, one `CronWorkflow` per `on.schedule` entry
 (pinned to that commit). Each job becomes one container template and one DAG task of the
 template `pipeline` (`knargo.translation.templates`); `needs` become `dependencies`.
-A job whose `if:` is false is left out, and so are the jobs that need it.
+Which jobs run is `knargo.translation.selection`'s: a job whose `if:` is false for the event is
+left out (and so are the jobs that need it, unless their `if:` reads results), a job whose
+`paths:` did not change is left out without blocking anyone, and a condition on the results of
+needed jobs becomes the task's `depends` (`knargo.translation.depends`).
 """
 
 from __future__ import annotations
@@ -130,7 +133,7 @@ def plan(
     if not jobs:
         reason = "no job's if: condition holds"
         if PATHS in selection.left_out.values():
-            reason = "no job runs: no job's if: condition holds or paths: match"
+            reason = "no job runs: each job's if: is false or its paths did not change"
         return Plan(cron_workflows=crons, skipped=reason, notes=notes)
     name = naming.workflow_name(
         event.forge_name, event.repository, kind, event.sha, event.delivery_id
