@@ -26,7 +26,7 @@ from knargo.language.lint import check
 from knargo.local import dag
 from knargo.local.selection import narrow
 from knargo.translation.plan import plan
-from test_local_kit import make_repo
+from test_local_kit import commit, make_repo
 from test_local_run import knargo, statuses
 from test_translate_golden import BASE_EVENT
 
@@ -402,3 +402,33 @@ def test_a_push_that_changes_no_jobs_paths_runs_nothing_and_says_why() -> None:
     assert result.workflow is None
     assert result.skipped == "no job runs: each job's if: is false or its paths did not change"
     assert result.notes == ["left out, no changed path matches their paths: api"]
+
+
+def test_knargo_run_leaves_out_jobs_whose_paths_did_not_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = """\
+jobs:
+  api:
+    paths: packages/api/**
+    image: alpine
+    run: echo api
+  web:
+    paths: packages/web/**
+    image: alpine
+    run: echo web
+  e2e:
+    needs: [api, web]
+    image: alpine
+    run: echo e2e
+"""
+    repo = make_repo(tmp_path / "repo", {"ci.yaml": text})
+    commit(repo, {"packages/api/main.go": "package main\n"}, "api only")
+    code, out, err = knargo(capsys, "run", "-C", str(repo))
+    assert code == 0, out + err
+    assert statuses(repo) == {
+        "knargo": "success",
+        "knargo/api": "success",
+        "knargo/web": "skipped",
+        "knargo/e2e": "success",
+    }
