@@ -26,6 +26,7 @@ from knargo.language.lint import check
 from knargo.local import dag
 from knargo.local.selection import narrow
 from knargo.translation.plan import plan
+from test_admin import fork_messages, job
 from test_local_kit import commit, make_repo
 from test_local_run import knargo, statuses
 from test_translate_golden import BASE_EVENT
@@ -432,3 +433,8 @@ jobs:
         "knargo/web": "skipped",
         "knargo/e2e": "success",
     }
+
+
+def test_fork_warnings_read_result_aware_conditions() -> None:
+    assert len(fork_messages(job('"failure() || always()"'))) == 1
+    assert fork_messages(job('"always() && !fork"')) == []
