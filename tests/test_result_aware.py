@@ -56,6 +56,8 @@ CONDITIONS = (
     "needs.a.result == 'skipped' || needs.b.result != 'success'",
     "needs.b.result == 'cancelled' || success()",
     "!(needs.a.result == 'failure') && always()",
+    "failure() == true",
+    "success() != (needs.b.result == 'failure')",
 )
 
 

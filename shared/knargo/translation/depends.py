@@ -139,6 +139,10 @@ class _Context:
                 return False
             case Call(function="always"):
                 return True
+            case Binary(op=op, left=left, right=right) if _reads_results(node):
+                a, b = self.value(left), self.value(right)  # two booleans
+                same = _or(_and(a, b), _and(_not(a), _not(b)))
+                return same if op == "==" else _not(same)
         return conditions.value_of(node, self.variables) is True
 
     def success(self) -> Value:
@@ -163,6 +167,14 @@ class _Context:
         results["skipped"] = ("Skipped", "Omitted")
         found = results.get(result, ())
         return _any(need.task, found) if found else False
+
+
+def _reads_results(node: Node) -> bool:
+    return any(
+        (isinstance(n, Call) and n.function in conditions.STATUS_FUNCTIONS)
+        or (isinstance(n, Variable) and conditions.NEEDS_RESULT.match(n.name) is not None)
+        for n in conditions.walk(node)
+    )
 
 
 def _any_failed(tasks: Sequence[str]) -> Value:
