@@ -296,7 +296,8 @@ class Job(_Model):
     needs: Annotated[
         list[str], BeforeValidator(_needs, json_schema_input_type=str | list[str])
     ] = []
-    """Jobs that must succeed before this one starts: an id or a list of ids."""
+    """Jobs that must succeed before this one starts (or finish, with an `if:` that reads their
+    results): an id or a list of ids."""
     env: Env = {}
     """Environment variables; values are strings exactly as written."""
     secrets: Annotated[
@@ -315,7 +316,8 @@ class Job(_Model):
     continue_on_error: bool = Field(default=False, alias="continue-on-error")
     """Let dependent jobs run even if this one fails."""
     if_: str | None = Field(default=None, alias="if")
-    """Run only when this condition holds, e.g. `event == 'tag'` (see docs/ci-yaml.md)."""
+    """Run only when this condition holds, e.g. `event == 'tag'`, or `failure()` after a failed
+    job (see docs/ci-yaml.md)."""
     working_directory: str | None = Field(default=None, alias="working-directory")
     """Directory, relative to the checkout, the script starts in."""
     paths: Patterns | None = None
