@@ -3,18 +3,21 @@
 Given a Workflow manifest (as knargo renders it) and the outcome of each job, `run` yields
 the successive Workflow objects Argo would store: the workflow Running, each DAG task's node
 Pending → Running → Succeeded/Failed as its dependencies allow, tasks whose dependencies failed
-Omitted, and the workflow's final phase. Node fields follow Argo's (`id`, `name`,
+(or whose `depends` expression is false) Omitted, and the workflow's final phase as Argo
+assesses a DAG: by the branches its last tasks end, an omitted task taking the failure of the
+branch it comes from. Node fields follow Argo's (`id`, `name`,
 `displayName`, `type`, `templateName`, `phase`, `message`, `startedAt`, `finishedAt`).
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["run"]
+__all__ = ["argo_depends", "run"]
 
 START = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
 
@@ -31,7 +34,8 @@ def run(
     workflow["metadata"] = {**workflow["metadata"], "uid": uid, "resourceVersion": "1"}
     name = workflow["metadata"]["name"]
     dag = workflow["spec"]["templates"][0]["dag"]["tasks"]
-    needs = {t["name"]: t.get("dependencies", []) for t in dag}
+    needs = {t["name"]: _waits_for(t) for t in dag}
+    by_name = {t["name"]: t for t in dag}
     tolerated = {t["name"] for t in dag if t.get("continueOn")}
     nodes: dict[str, dict[str, Any]] = {}
     status: dict[str, Any] = {"phase": "Running", "startedAt": _time(0), "nodes": nodes}
@@ -49,7 +53,15 @@ def run(
     while len(done) < len(dag):
         for task in [t for t in needs if t not in done]:
             deps = needs[task]
-            if any(done.get(d) in ("Failed", "Omitted") and d not in tolerated for d in deps):
+            expression = by_name[task].get("depends")
+            if all(d in done for d in deps) and expression is not None:
+                blocked = not argo_depends(expression, done)
+            else:
+                blocked = any(
+                    done.get(d) == "Omitted" or (done.get(d) == "Failed" and d not in tolerated)
+                    for d in deps
+                )
+            if blocked:
                 nodes[f"{name}-{task}"] = _node(
                     name,
                     task,
@@ -72,7 +84,7 @@ def run(
                     node["message"] = "Error (exit code 1)"
                 done[task] = outcome
                 yield snapshot()
-    failed = any(p in ("Failed",) and t not in tolerated for t, p in done.items())
+    failed = _dag_failed(needs, done, tolerated)
     status.update(phase="Failed" if failed else "Succeeded", finishedAt=_time(step + 5))
     if failed:
         status["message"] = "child failed"
@@ -94,3 +106,47 @@ def _node(
     if message:
         node["message"] = message
     return node
+
+
+_OPERAND = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)(?:\.([A-Za-z]+))?")
+
+
+def _waits_for(task: Mapping[str, Any]) -> list[str]:
+    if "depends" in task:
+        return list(dict.fromkeys(m.group(1) for m in _OPERAND.finditer(task["depends"])))
+    return list(task.get("dependencies", []))
+
+
+def argo_depends(expression: str, phases: Mapping[str, str]) -> bool:
+    """Argo's enhanced depends logic as its documentation states it: `task.Result` holds when
+    the task ended with that result (Errored is the phase Error), a bare `task` means
+    `task.Succeeded || task.Skipped || task.Daemoned`; `&&`, `||`, `!`, parentheses."""
+    names = {"Errored": "Error"}
+
+    def operand(match: re.Match[str]) -> str:
+        task, result = match.group(1), match.group(2)
+        if result is None:
+            return str(phases.get(task) in ("Succeeded", "Skipped"))
+        return str(phases.get(task) == names.get(result, result))
+
+    text = _OPERAND.sub(operand, expression)
+    text = text.replace("&&", " and ").replace("||", " or ").replace("!", " not ")
+    assert re.fullmatch(r"(?:\s|\(|\)|True|False|and|or|not)*", text), text
+    return bool(eval(text, {"__builtins__": {}}))
+
+
+def _dag_failed(
+    needs: Mapping[str, list[str]], done: Mapping[str, str], tolerated: set[str]
+) -> bool:
+    """Argo's assessDAGPhase: a branch ends in each task nothing depends on; an omitted task's
+    branch phase is the first failure among the branches it comes from."""
+
+    def branch(task: str) -> str:
+        if done[task] != "Omitted":
+            return done[task]
+        failed = [p for p in map(branch, needs[task]) if p in ("Failed", "Error")]
+        return failed[0] if failed else "Succeeded"
+
+    needed = {d for deps in needs.values() for d in deps}
+    leaves = [t for t in needs if t not in needed]
+    return any(branch(t) in ("Failed", "Error") and t not in tolerated for t in leaves)

@@ -23,6 +23,7 @@ PUSH: dict[str, str | bool] = {
     "forge": "github",
     "fork": False,
     "is_default_branch": True,
+    "schedule": "",
 }
 TAG: dict[str, str | bool] = {
     **PUSH,
@@ -68,6 +69,7 @@ def test_variables_are_fixed_and_read_only() -> None:
         "sha": str,
         "repository": str,
         "forge": str,
+        "schedule": str,
         "fork": bool,
         "is_default_branch": bool,
     }
@@ -295,7 +297,12 @@ def test_constructing_a_condition_checks_it() -> None:
         ("fork && github.ref == 'x'", 8, 'did you mean "ref"?'),
         ("zzz", 0, 'unknown variable "zzz" (known: base_branch, branch, default_branch,'),
         ("fork && startswith(branch, 'x')", 8, 'unknown function "startswith"; did you mean'),
-        ("format('x', 'y')", 0, "(known: contains, endsWith, matches, startsWith)"),
+        (
+            "format('x', 'y')",
+            0,
+            "(known: always, cancelled, changed, contains, endsWith, failure, matches, "
+            "startsWith, success)",
+        ),
         # arity
         ("contains(branch)", 0, "contains() takes 2 arguments, got 1"),
         ("fork || startsWith()", 8, "startsWith() takes 2 arguments, got 0"),

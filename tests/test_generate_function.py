@@ -505,3 +505,22 @@ def test_other_forges(env: Env, forge: str, repository: str, host: str) -> None:
         ref="refs/heads/feature/o",
     )
     assert reply(env.post(event)).type == events.PIPELINE_SUBMITTED
+
+
+def test_job_paths_fetch_the_changed_files_and_leave_the_job_out(env: Env) -> None:
+    text = (
+        "jobs:\n"
+        "  api: {image: alpine, run: x, paths: ['packages/api/**']}\n"
+        "  web: {image: alpine, run: x, paths: ['packages/web/**']}\n"
+        "  deploy: {image: alpine, run: x, needs: [api, web]}\n"
+    )
+    env.forge.add_file("github", "acme/api", SHA, "ci.yaml", text.encode())
+    env.forge.add_commit("github", "acme/api", BEFORE)
+    env.forge.set_compare("github", "acme/api", BEFORE, SHA, ["packages/api/main.py"])
+    answer = reply(env.post(push(ref="refs/heads/feature/p")))
+    assert answer.type == events.PIPELINE_SUBMITTED
+    assert [j["id"] for j in answer.data["jobs"]] == ["api", "deploy"]
+    [workflow] = env.workflows()
+    tasks = workflow["spec"]["templates"][0]["dag"]["tasks"]
+    assert [t.get("dependencies") for t in tasks] == [None, ["api"]]
+    assert workflow["metadata"]["annotations"]["knargo.dev/skipped-jobs"] == '["web"]'

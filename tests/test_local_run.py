@@ -270,7 +270,7 @@ def test_a_schedule_runs_its_cron_workflow_now(
     code, _, err = knargo(capsys, "run", "-C", str(repo), "--event", "schedule")
     assert code == 1
     assert err == (
-        "knargo run: choose one schedule with --schedule INDEX|CRON "
+        "knargo run: choose one schedule with --schedule INDEX|NAME|CRON "
         "(on.schedule: 0: 0 3 * * *; 1: @weekly)\n"
     )
     code, out, _ = knargo(

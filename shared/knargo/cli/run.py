@@ -55,8 +55,8 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--schedule",
-        metavar="INDEX|CRON",
-        help="with --event schedule: an on.schedule entry, by index or cron "
+        metavar="INDEX|NAME|CRON",
+        help="with --event schedule: an on.schedule entry, by index, name or cron "
         "(default: the only one)",
     )
     parser.add_argument("--job", metavar="ID", help="run only this job and the jobs it needs")
@@ -311,6 +311,8 @@ def _verdict(chain: Chain, event: GitEvent) -> int:
 
 
 def _phase(chain: Chain, namespace: str, name: str) -> int:
+    from knargo.functions.status import State, pipeline_status
+
     workflow = chain.cluster.get_workflow(namespace, name)
-    phase = ((workflow or {}).get("status") or {}).get("phase")
-    return EXIT_OK if phase == "Succeeded" else EXIT_PROBLEMS
+    state = pipeline_status(workflow or {})[0]
+    return EXIT_OK if state is State.SUCCESS else EXIT_PROBLEMS

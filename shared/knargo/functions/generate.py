@@ -26,6 +26,7 @@ from knargo.formats.diagnostics import Diagnostic, Severity
 from knargo.language.dialect import CiConfig
 from knargo.language.lint import check
 from knargo.translation.plan import MANAGED_BY, plan
+from knargo.translation.selection import reads_changed_paths
 from knargo.translation.templates import LABEL
 
 __all__ = ["MAX_FILE_BYTES", "Files", "Reply", "Workflows", "generate"]
@@ -170,6 +171,8 @@ def _run(
 
 
 def _filters_paths(config: CiConfig, event: GitEvent) -> bool:
+    if event.kind is not EventKind.TAG and reads_changed_paths(config):
+        return True  # a job's paths:, paths-ignore: or changed()
     triggers = config.triggers
     if event.kind is EventKind.PULL_REQUEST:
         return triggers.pull_request is not None and triggers.pull_request.paths is not None

@@ -33,10 +33,12 @@ __all__ = [
     "from_skipped",
     "from_submitted",
     "from_workflow",
+    "pipeline_status",
     "shorten",
 ]
 
 TEMPLATE_JOB = "knargo.dev/job"
+SKIPPED_JOBS = "knargo.dev/skipped-jobs"
 GIT_EVENT = "knargo.dev/git-event"
 
 
@@ -117,11 +119,12 @@ def from_workflow(
     kind = (meta.get("labels") or {}).get("knargo.dev/event", "")
     context = contexts(prefix, kind)
     url = _url(ui_url, meta)
-    status = workflow.get("status") or {}
-    phase = status.get("phase") or "Pending"
-    pipeline = _describe(_PHASES.get(phase, State.RUNNING), status, "pipeline")
-    updates = [Update(context, pipeline[0], pipeline[1], url)]
+    pipeline = pipeline_status(workflow)
     nodes = _task_nodes(workflow)
+    updates = [Update(context, pipeline[0], pipeline[1], url)]
+    updates += [
+        Update(f"{context}/{job}", State.SKIPPED, PATHS_SKIPPED, url) for job in _skipped_jobs(meta)
+    ]
     for task, job in _jobs(workflow).items():
         node = nodes.get(task)
         if node is None:
@@ -133,6 +136,49 @@ def from_workflow(
         node_url = f"{url}{'&' if '?' in url else '?'}nodeId={node['id']}" if "id" in node else url
         updates.append(Update(f"{context}/{job}", state, text, node_url))
     return event, updates
+
+
+PATHS_SKIPPED = "skipped: no changed path matches its paths"
+
+
+def _skipped_jobs(meta: Mapping[str, Any]) -> list[str]:
+    """The jobs the plan left out for their `paths:` (`knargo.dev/skipped-jobs`)."""
+    text = (meta.get("annotations") or {}).get(SKIPPED_JOBS)
+    jobs = json.loads(text) if isinstance(text, str) else []
+    return [job for job in jobs if isinstance(job, str)] if isinstance(jobs, list) else []
+
+
+def pipeline_status(workflow: Mapping[str, Any]) -> tuple[State, str]:
+    """The pipeline's state and description: the Workflow's phase, except that a job that
+    failed keeps the pipeline failed even when a job that ran after it let Argo succeed."""
+    status = workflow.get("status") or {}
+    pipeline = _describe(
+        _PHASES.get(status.get("phase") or "Pending", State.RUNNING), status, "pipeline"
+    )
+    if pipeline[0] is State.SUCCESS:
+        return _handled_failure(workflow, _task_nodes(workflow)) or pipeline
+    return pipeline
+
+
+def _handled_failure(
+    workflow: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]
+) -> tuple[State, str] | None:
+    """A Workflow Argo calls Succeeded although a job failed: a later job ran because of the
+    failure (`if: failure()`), so the failed branch does not end the DAG (Argo judges the
+    DAG by its last tasks only). A failed job keeps the pipeline failed, unless it may fail
+    (`continue-on-error`)."""
+    spec = workflow.get("spec") or {}
+    templates = spec.get("templates") or (spec.get("workflowSpec") or {}).get("templates") or []
+    tasks = [t for template in templates for t in (template.get("dag") or {}).get("tasks") or []]
+    jobs = _jobs(workflow)
+    for task in tasks:
+        phase = (nodes.get(task.get("name", "")) or {}).get("phase")
+        allowed = task.get("continueOn") or {}
+        if (phase == "Failed" and not allowed.get("failed")) or (
+            phase == "Error" and not allowed.get("error")
+        ):
+            return State.FAILURE, f"failed: job {jobs.get(task['name'], task['name'])} failed"
+    return None
 
 
 def _url(ui_url: str, meta: Mapping[str, Any]) -> str:

@@ -22,7 +22,9 @@ Functions, all returning booleans:
 * `contains(a, b)`: whether `b` occurs in `a`;
 * `matches(value, glob)`: whether `value` matches one filter pattern (see
   `knargo.language.globs`), e.g. `matches(branch, 'release/**')`; negate with `!matches(...)`,
-  not with a leading `!`.
+  not with a leading `!`;
+* `changed(glob)`: whether a changed path of the push or pull request matches the pattern
+  (true when the changed paths are unknown, and for tags and schedules).
 
 Variables:
 
@@ -36,7 +38,19 @@ Variables:
 * `repository` (string): `"owner/name"`;
 * `forge` (string): `"github"`, `"gitlab"` or `"gitea"`;
 * `fork` (boolean): whether the change comes from a fork;
-* `is_default_branch` (boolean): whether this is a push to the default branch.
+* `is_default_branch` (boolean): whether this is a push to the default branch;
+* `schedule` (string): the `name` of the `on.schedule` entry that fired (its cron text when it
+  has none), `""` for other events.
+
+Results of the jobs a job needs (see `knargo.language.results`), decided while the pipeline
+runs:
+
+* `success()`, `failure()`, `always()`, `cancelled()`: status functions without arguments;
+* `needs.<job>.result` (string): `"success"`, `"failure"`, `"skipped"` or `"cancelled"`,
+  compared with `==` or `!=` to a string only.
+
+A condition that uses none of them holds only when every needed job succeeded
+(`success() && ...`).
 """
 
 from __future__ import annotations
@@ -44,26 +58,39 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from knargo.language.globs import GlobError, compile_pattern
 
 __all__ = [
+    "CHANGED",
+    "NEEDS_RESULT",
+    "RESULTS",
+    "STATUS_FUNCTIONS",
     "VALUES",
     "VARIABLES",
+    "Binary",
+    "Call",
     "Condition",
     "ConditionError",
+    "Literal",
+    "Node",
+    "Not",
+    "Variable",
     "may_hold",
     "name_errors",
     "never_true",
     "parse",
+    "value_of",
+    "variable_type",
+    "walk",
 ]
 
 VARIABLES: Mapping[str, type] = MappingProxyType(
     dict.fromkeys(("event", "ref", "branch", "tag", "base_branch", "default_branch"), str)
-    | dict.fromkeys(("sha", "repository", "forge"), str)
+    | dict.fromkeys(("sha", "repository", "forge", "schedule"), str)
     | dict.fromkeys(("fork", "is_default_branch"), bool)
 )
 
@@ -75,6 +102,10 @@ VALUES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "forge": ("gitea", "github", "gitlab"),
     }
 )
+# The status functions and `needs.<job>.result`: values known only while the pipeline runs.
+STATUS_FUNCTIONS = ("always", "cancelled", "failure", "success")
+RESULTS = ("cancelled", "failure", "skipped", "success")
+NEEDS_RESULT = re.compile(r"^needs\.([A-Za-z_][A-Za-z0-9_-]*)\.result$")
 _SHORT_NAMES = ("branch", "base_branch", "default_branch", "tag")  # never start with refs/
 
 
@@ -105,6 +136,8 @@ _FUNCTIONS: Mapping[str, Callable[[str, str], bool]] = MappingProxyType(
         "matches": _matches,
     }
 )
+_ARITY = dict.fromkeys(_FUNCTIONS, 2) | dict.fromkeys(STATUS_FUNCTIONS, 0) | {"changed": 1}
+CHANGED = "changed()"  # the variable holding the changed paths, joined by NUL
 
 
 # The syntax tree. `offset` is where the node's token stands (an operator's, for operations).
@@ -154,7 +187,7 @@ class _Token:
 
 
 _TOKEN = re.compile(
-    r"(?P<space>\s+)|(?P<op>&&|\|\||==|!=|[!(),])|(?P<name>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)"
+    r"(?P<space>\s+)|(?P<op>&&|\|\||==|!=|[!(),])|(?P<name>[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)"
 )
 _TYPE_NAMES = {str: "a string", bool: "a boolean"}
 _HINTS = {"&": ' (did you mean "&&"?)', "|": ' (did you mean "||"?)', "=": ' (did you mean "=="?)'}
@@ -234,7 +267,27 @@ def _known(token: _Token, names: Collection[str], kind: str) -> str:
 def _type(node: Node) -> type:
     if isinstance(node, Literal):
         return type(node.value)
-    return VARIABLES[node.name] if isinstance(node, Variable) else bool
+    return variable_type(node.name) if isinstance(node, Variable) else bool
+
+
+def variable_type(name: str) -> type:
+    """The type of a variable: `needs.<job>.result` is a string."""
+    return str if NEEDS_RESULT.match(name) else VARIABLES[name]
+
+
+def _known_variable(token: _Token) -> str:
+    return token.text if NEEDS_RESULT.match(token.text) else _known(token, VARIABLES, "variable")
+
+
+def _check_result(node: Node, other: Node) -> None:
+    """`needs.<job>.result` is compared with a string literal, nothing else."""
+    if (
+        isinstance(node, Variable)
+        and NEEDS_RESULT.match(node.name)
+        and not isinstance(other, Literal)
+    ):
+        message = f"{node.name} can only be compared with a string such as 'failure'"
+        raise ConditionError(message, node.offset)
 
 
 def _typed(node: Node, expected: type, context: str) -> Node:
@@ -249,13 +302,15 @@ def _typed(node: Node, expected: type, context: str) -> Node:
     return node
 
 
-def _check_glob(node: Node) -> None:
-    """Check a literal pattern given to matches(); errors point at the offending character."""
+def _check_glob(node: Node, function: str = "matches") -> None:
+    """Check a literal pattern given to matches() or changed(); errors point at the offending
+    character."""
     if not isinstance(node, Literal) or not isinstance(node.value, str):
         return
     at = (*node.positions, node.offset)  # each character's offset, then the opening quote's
     if node.value.startswith("!"):
-        raise ConditionError("matches() takes one pattern; negate with !matches(...)", at[0])
+        message = f"{function}() takes one pattern; negate with !{function}(...)"
+        raise ConditionError(message, at[0])
     try:
         compile_pattern(node.value)
     except GlobError as error:
@@ -300,9 +355,14 @@ class _Parser:
     def comparison(self) -> Node:
         left = self.primary()
         if self.peek().kind not in ("==", "!="):
+            if isinstance(left, Variable) and NEEDS_RESULT.match(left.name):
+                message = f"{left.name} can only be compared with == or != to a string"
+                raise ConditionError(message, left.offset)
             return left
         op = self.take()
         right = self.primary()
+        _check_result(left, right)
+        _check_result(right, left)
         if _type(left) is not _type(right):
             a, b = _TYPE_NAMES[_type(left)], _TYPE_NAMES[_type(right)]
             message = f"cannot compare {a} with {b}"
@@ -323,20 +383,30 @@ class _Parser:
             return Literal(token.text == "true", token.offset)
         if self.peek().kind == "(":
             return self.call(token)
-        return Variable(_known(token, VARIABLES, "variable"), token.offset)
+        return Variable(_known_variable(token), token.offset)
 
     def call(self, name: _Token) -> Node:
-        function = _known(name, _FUNCTIONS, "function")
+        function = _known(name, _ARITY, "function")
         self.take("(")
+        if _ARITY[function] == 0 and self.peek().kind != ")":
+            message = (
+                f"{function}() takes no arguments: it looks at the jobs this one needs "
+                "(read one with needs.<job>.result)"
+            )
+            raise ConditionError(message, self.peek().offset)
         args = [] if self.peek().kind == ")" else [self.logic("||")]
         while self.peek().kind == ",":
             self.take()
             args.append(self.logic("||"))
         self.take(")")
-        if len(args) != 2:
-            raise ConditionError(f"{function}() takes 2 arguments, got {len(args)}", name.offset)
+        if len(args) != _ARITY[function]:
+            arity = _ARITY[function]
+            what = f"{arity} argument{'s' if arity != 1 else ''}"
+            raise ConditionError(f"{function}() takes {what}, got {len(args)}", name.offset)
         for number, arg in enumerate(args, 1):
             _typed(arg, str, f"argument {number} of {function}()")
+        if function == "changed":
+            _check_glob(args[0], function)
         if function == "matches":
             _check_glob(args[1])
         return Call(function, tuple(args), name.offset)
@@ -348,9 +418,16 @@ def _evaluate(node: Node, variables: Mapping[str, str | bool]) -> str | bool:
             return value
         case Variable(name=name):
             value = variables[name]  # a KeyError names a variable the caller did not provide
-            if not isinstance(value, VARIABLES[name]):
-                raise TypeError(f"condition variable {name!r} must be {VARIABLES[name].__name__}")
+            if not isinstance(value, variable_type(name)):
+                kind = variable_type(name).__name__
+                raise TypeError(f"condition variable {name!r} must be {kind}")
             return value
+        case Call(function="always"):
+            return True
+        case Call(function=function, args=()):
+            return variables[f"{function}()"] is True  # the status functions
+        case Call(function="changed", args=(pattern,)):
+            return _changed(str(_evaluate(pattern, variables)), variables.get(CHANGED))
         case Not(operand=operand):
             return _evaluate(operand, variables) is not True
         case Binary(op="&&", left=left, right=right):
@@ -377,8 +454,58 @@ class Condition:
         object.__setattr__(self, "_tree", _Parser(_tokens(self.source)).condition())
 
     def evaluate(self, variables: Mapping[str, str | bool]) -> bool:
-        """The condition's value; `variables` maps each name of `VARIABLES` to its value."""
+        """The condition's value; `variables` maps each name of `VARIABLES` to its value (and,
+        when the condition uses them, `success()`, `failure()`, `cancelled()` and each
+        `needs.<job>.result` to theirs; `CHANGED` to the changed paths joined by NUL, which
+        `changed()` reads: without it, `changed()` is true)."""
         return _evaluate(self._tree, variables) is True
+
+    @property
+    def tree(self) -> Node:
+        """The syntax tree."""
+        return self._tree
+
+    @property
+    def result_aware(self) -> bool:
+        """Whether the condition uses a status function or `needs.<job>.result`; one that
+        does not holds only when every needed job succeeded."""
+        return any(
+            (isinstance(n, Call) and n.function in STATUS_FUNCTIONS)
+            or (isinstance(n, Variable) and NEEDS_RESULT.match(n.name) is not None)
+            for n in walk(self._tree)
+        )
+
+    @property
+    def needed_results(self) -> frozenset[str]:
+        """The jobs whose `needs.<job>.result` the condition reads."""
+        found = (NEEDS_RESULT.match(n.name) for n in walk(self._tree) if isinstance(n, Variable))
+        return frozenset(m.group(1) for m in found if m)
+
+
+def _changed(pattern: str, paths: str | bool | None) -> bool:
+    """Whether a changed path matches `pattern`; true when the paths are unknown."""
+    if not isinstance(paths, str):
+        return True
+    return any(_matches(path, pattern) for path in paths.split("\0") if path)
+
+
+def value_of(node: Node, variables: Mapping[str, str | bool]) -> str | bool:
+    """The value of one node of a condition's tree (see `Condition.evaluate`)."""
+    return _evaluate(node, variables)
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """`node` and every node below it."""
+    yield node
+    match node:
+        case Not(operand=operand):
+            yield from walk(operand)
+        case Binary(left=left, right=right):
+            yield from walk(left)
+            yield from walk(right)
+        case Call(args=args):
+            for arg in args:
+                yield from walk(arg)
 
 
 def parse(source: str) -> Condition:
@@ -398,7 +525,10 @@ def name_errors(source: str) -> list[ConditionError]:
             continue
         call = after.kind == "("
         try:
-            _known(token, _FUNCTIONS if call else VARIABLES, "function" if call else "variable")
+            if call:
+                _known(token, _ARITY, "function")
+            else:
+                _known_variable(token)
         except ConditionError as error:
             found.append(error)
     return found
@@ -415,7 +545,7 @@ def never_true(condition: Condition) -> list[ConditionError]:
             stack.append(node.operand)
         elif isinstance(node, Binary) and node.op in ("&&", "||"):
             stack += [node.right, node.left]
-        elif isinstance(node, Binary | Call):
+        elif isinstance(node, Binary) or (isinstance(node, Call) and len(node.args) == 2):
             pair = (node.left, node.right) if isinstance(node, Binary) else node.args
             prefix = isinstance(node, Call) and node.function in ("startsWith", "matches")
             found += _impossible(*pair, prefix=prefix)
@@ -428,10 +558,11 @@ def _impossible(a: Node, b: Node, *, prefix: bool) -> list[ConditionError]:
     if not isinstance(a, Variable) or not isinstance(b, Literal) or not isinstance(b.value, str):
         return []
     value, name = b.value, a.name
-    if name in VALUES and not prefix and value not in VALUES[name]:
-        close = difflib.get_close_matches(value, VALUES[name], n=1)
+    values = RESULTS if NEEDS_RESULT.match(name) else VALUES.get(name)
+    if values is not None and not prefix and value not in values:
+        close = difflib.get_close_matches(value, values, n=1)
         hint = f' (did you mean "{close[0]}"?)' if close else ""
-        message = f'{name} is never "{value}": it is one of {", ".join(VALUES[name])}{hint}'
+        message = f'{name} is never "{value}": it is one of {", ".join(values)}{hint}'
         return [ConditionError(message, b.offset)]
     if name in _SHORT_NAMES and value.startswith("refs/"):
         short = value.split("/", 2)[-1]
@@ -470,6 +601,12 @@ def _partial(node: Node, known: Mapping[str, str | bool]) -> str | bool | None:
         case Binary(op=op, left=left, right=right):
             a, b = _partial(left, known), _partial(right, known)
             return None if a is None or b is None else (a == b) == (op == "==")
+        case Call(function="always"):
+            return True
+        case Call(function=function, args=()):
+            return known.get(f"{function}()")
+        case Call(function="changed"):
+            return None
         case Call(function=function, args=args):
             a, b = (_partial(arg, known) for arg in args)
             return None if a is None or b is None else _FUNCTIONS[function](str(a), str(b))

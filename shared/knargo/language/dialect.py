@@ -121,6 +121,9 @@ class Schedule(_Model):
     """`minute hour day-of-month month day-of-week`, or `@daily`, `@every 1h30m`, ..."""
     timezone: str | None = None
     """IANA time zone of the schedule (default UTC), e.g. `Europe/Berlin`."""
+    name: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """A name for `if:` to tell schedules apart: `schedule == 'nightly'` (without one, the
+    `schedule` variable holds the cron text)."""
 
     @field_validator("timezone")
     @classmethod
@@ -141,6 +144,11 @@ class Schedule(_Model):
         except cron.CronError as exc:
             raise user_error("cron", f'invalid cron "{value}": {exc.message}', exc.offset) from None
         return cron.normalize(value)
+
+    @property
+    def label(self) -> str:
+        """What `if:` sees in `schedule` when this entry fires: its name, else its cron."""
+        return self.name if self.name is not None else self.cron
 
 
 _EventName = Literal["push", "pull_request"]
@@ -566,7 +574,8 @@ class Job(_Model):
     needs: Annotated[
         list[str], BeforeValidator(_needs, json_schema_input_type=str | list[str])
     ] = []
-    """Jobs that must succeed before this one starts: an id or a list of ids."""
+    """Jobs that must succeed before this one starts (or finish, with an `if:` that reads their
+    results): an id or a list of ids."""
     env: Env = {}
     """Environment variables; values are strings exactly as written."""
     secrets: Annotated[
@@ -585,7 +594,8 @@ class Job(_Model):
     continue_on_error: bool = Field(default=False, alias="continue-on-error")
     """Let dependent jobs run even if this one fails."""
     if_: str | None = Field(default=None, alias="if")
-    """Run only when this condition holds, e.g. `event == 'tag'` (see docs/ci-yaml.md)."""
+    """Run only when this condition holds, e.g. `event == 'tag'`, or `failure()` after a failed
+    job (see docs/ci-yaml.md)."""
     working_directory: str | None = Field(default=None, alias="working-directory")
     """Directory, relative to the checkout, the script starts in."""
     checkout: CheckoutKey = None
@@ -615,6 +625,11 @@ class Job(_Model):
     """Containers running beside the job (a database, a cache), reachable on `localhost`;
     the script starts once every service is ready. `NAME: IMAGE` is short for
     `NAME: {image: IMAGE}`."""
+    paths: Patterns | None = None
+    """Run only when a changed path matches (`packages/api/**`); otherwise the job is left out
+    and reported as skipped. Not for tags and schedules."""
+    paths_ignore: Patterns | None = Field(default=None, alias="paths-ignore")
+    """Leave the job out when every changed path matches (`docs/**`)."""
 
     @field_validator("image")
     @classmethod

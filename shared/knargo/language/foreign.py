@@ -19,7 +19,7 @@ _JOB = {
     "steps": _NOT_SUPPORTED + ': a job runs one "run:" script',
     "uses": _NOT_SUPPORTED + ': knargo runs no actions; write the commands in "run:"',
     "with": _NOT_SUPPORTED + ': knargo runs no actions; use "env:"',
-    "strategy": 'use "matrix:" in the job (strategy.matrix becomes matrix)',
+    "strategy": 'use "matrix:" on the job, e.g. matrix: {python: ["3.12", "3.13"]}',
     "permissions": _NOT_SUPPORTED + ': a job gets only the secrets it lists in "secrets:"',
     "concurrency": _NOT_SUPPORTED,
     "timeout-minutes": 'use "timeout:", e.g. "timeout: 30m"',
@@ -79,6 +79,12 @@ _TOP = {
     "include": _NOT_SUPPORTED,
     "default": "use a YAML anchor and a merge key (<<: *defaults)",
     "image": 'set "image:" in each job (a YAML anchor helps)',
+    # GitHub Actions keys of a job, written at the top
+    "services": 'services belong to a job: put "services:" under the job that uses them',
+    "container": 'set "image:" in each job (a YAML anchor helps)',
+    "runs-on": 'set "runner:" in each job, a runner of the platform',
+    "steps": _NOT_SUPPORTED + ': each job under "jobs:" runs one "run:" script',
+    "strategy": 'use "matrix:" on the job, e.g. matrix: {python: ["3.12", "3.13"]}',
 }
 
 

@@ -68,6 +68,8 @@ def _may_run_for_fork(job: dict[str, Any]) -> bool:
         condition = None
     if condition is None:
         return False  # lint reports the condition itself
+    if condition.result_aware:  # results are known only while the pipeline runs
+        return conditions.may_hold(condition, _FORK_PULL_REQUEST)
     free = [
         name
         for name, kind in conditions.VARIABLES.items()

@@ -22,7 +22,7 @@ from knargo.formats import positions
 from knargo.formats.diagnostics import Diagnostic, Severity, has_errors, normalize
 from knargo.formats.locate import diagnostics_from, quote_list, suggest
 from knargo.formats.positions import Document, Path
-from knargo.language import cron, foreign, matrixcheck
+from knargo.language import conditions, cron, foreign, habits, matrixcheck
 from knargo.language.artifacts import check_files
 from knargo.language.checkout import check_checkout
 from knargo.language.dialect import CiConfig, ValidationContext
@@ -84,6 +84,9 @@ def check(
     found += _check_schedules(doc, file)
     found += check_checkout(doc, file)
     found += matrixcheck.check(doc, file, context)
+    found += _check_needed_results(doc, file)
+    found += _check_schedule_names(doc, file)
+    found += habits.check_expressions(doc, file)
     result = normalize(found)
     return Checked(None if has_errors(result) else config, result)
 
@@ -338,4 +341,110 @@ def _check_schedules(doc: Document, file: str) -> list[Diagnostic]:
                     "cron",
                 )
             )
+    return found
+
+
+def _check_needed_results(doc: Document, file: str) -> list[Diagnostic]:
+    """`needs.<job>.result` in `if:` names a job the job needs."""
+    found = []
+    for job_id, job in _jobs(doc).items():
+        source = job.get("if")
+        try:
+            tree = conditions.parse(source).tree if isinstance(source, str) else None
+        except conditions.ConditionError:
+            continue  # reported by the model
+        needs = {target for owner, target, _ in _needs_entries(doc) if owner == job_id}
+        nodes = list(conditions.walk(tree)) if tree is not None else []
+        negated = {id(n.operand) for n in nodes if isinstance(n, conditions.Not)}
+        for node in nodes:
+            never = _never_true_status(node, needs) if id(node) not in negated else ""
+            if never:
+                mark = doc.mark_at(("jobs", job_id, "if"), node.offset)
+                found.append(
+                    Diagnostic(file, mark.line, mark.col, Severity.WARNING, never, "expression")
+                )
+            match = conditions.NEEDS_RESULT.match(getattr(node, "name", ""))
+            if isinstance(node, conditions.Variable) and match and match[1] not in needs:
+                mark = doc.mark_at(("jobs", job_id, "if"), node.offset)
+                message = (
+                    f'{node.name}: job "{job_id}" does not need "{match[1]}"; add it to '
+                    f"needs, or read the result of a job it needs ({quote_list(needs) or 'none'})"
+                )
+                found.append(
+                    Diagnostic(file, mark.line, mark.col, Severity.ERROR, message, "needs")
+                )
+    return found
+
+
+def _never_true_status(node: conditions.Node, needs: set[str]) -> str:
+    """Why a status function can never be true here, or ""."""
+    if not isinstance(node, conditions.Call):
+        return ""
+    if node.function == "cancelled":
+        return (
+            "cancelled() is never true: Argo starts no job once a pipeline is stopped, "
+            "so no job runs after a cancellation"
+        )
+    if node.function == "failure" and not needs:
+        return (
+            "failure() is never true in a job that needs no job: add the jobs it follows to needs"
+        )
+    return ""
+
+
+def _schedule_labels(doc: Document) -> list[str]:
+    """What `schedule` can hold: each on.schedule entry's name, or its cron text."""
+    on = doc.data.get("on")
+    entries = on.get("schedule") if isinstance(on, dict) else None
+    labels = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict):
+            label = entry.get("name", entry.get("cron"))
+            if isinstance(label, str):
+                labels.append(cron.normalize(label) if "name" not in entry else label)
+    return labels
+
+
+def _check_schedule_names(doc: Document, file: str) -> list[Diagnostic]:
+    """Names are unique; `schedule == 'x'` where no on.schedule entry is x."""
+    found = []
+    on = doc.data.get("on")
+    entries = on.get("schedule") if isinstance(on, dict) else None
+    names = [e.get("name") if isinstance(e, dict) else None for e in entries or []]
+    for i, name in enumerate(names if isinstance(entries, list) else []):
+        if isinstance(name, str) and name in names[:i]:
+            mark = doc.value_mark(("on", "schedule", i, "name"))
+            message = (
+                f'two schedules are called "{name}": give each its own name, so that if: '
+                "can tell them apart"
+            )
+            found.append(Diagnostic(file, mark.line, mark.col, Severity.ERROR, message, "schedule"))
+    labels = sorted(set(_schedule_labels(doc)))
+    for job_id, job in _jobs(doc).items():
+        try:
+            source = job.get("if")
+            tree = conditions.parse(source).tree if isinstance(source, str) else None
+        except conditions.ConditionError:
+            continue
+        for node in conditions.walk(tree) if tree is not None else ():
+            if not isinstance(node, conditions.Binary) or node.op not in ("==", "!="):
+                continue
+            pair = {type(node.left): node.left, type(node.right): node.right}
+            variable, literal = pair.get(conditions.Variable), pair.get(conditions.Literal)
+            if (
+                isinstance(variable, conditions.Variable)
+                and variable.name == "schedule"
+                and isinstance(literal, conditions.Literal)
+                and isinstance(literal.value, str)
+                and literal.value not in labels
+            ):
+                mark = doc.mark_at(("jobs", job_id, "if"), literal.offset)
+                message = (
+                    f'no on.schedule entry is "{literal.value}": schedule holds an entry\'s '
+                    f"name, or its cron text ({quote_list(labels) or 'no schedules'})"
+                    + suggest(literal.value, labels)
+                )
+                found.append(
+                    Diagnostic(file, mark.line, mark.col, Severity.WARNING, message, "schedule")
+                )
     return found

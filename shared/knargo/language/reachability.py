@@ -90,6 +90,10 @@ def _unreachable(
     def runs_for(job_id: str, visiting: frozenset[str] = frozenset()) -> set[Case]:
         if job_id not in runs:
             result = set(own[job_id])
+            condition = parsed.get(job_id)
+            if condition is not None and condition.result_aware:
+                runs[job_id] = result  # it may run whatever became of the jobs it needs
+                return result
             for need in _needs(jobs[job_id]):
                 if need in jobs and need not in visiting:  # cycles are reported elsewhere
                     result &= runs_for(need, visiting | {job_id})

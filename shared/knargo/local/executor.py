@@ -1,13 +1,14 @@
 """The local executor: runs a stored Workflow's DAG the way Argo's controller does.
 
 For the subset of Argo knargo emits: the DAG template `pipeline` and one container template
-per task. A task starts when each of its dependencies Succeeded (or failed with `continueOn`);
-a task whose dependency Failed, erred or was Omitted is Omitted; independent tasks run in
-parallel (bounded). A template with `retryStrategy` gets a `Retry` node and one `Pod` node per
-attempt, retried by its policy after its backoff (scaled down). After every change the
-Workflow's status is stored in the local cluster and `dev.knargo.workflow.updated` (data: the
-Workflow) is published, as Argo Events' Sensor does. Logs and workspaces go to
-`<runs>/<workflow>/<task>/`.
+per task. A task starts when each of its dependencies Succeeded (or failed with `continueOn`),
+or, with `depends`, when its expression holds once the tasks it names finished; any other task
+is Omitted (`knargo.local.dag`, which also gives the Workflow's phase as Argo assesses it);
+independent tasks run in parallel (bounded). A template with `retryStrategy` gets a `Retry`
+node and one `Pod` node per attempt, retried by its policy after its backoff (scaled down).
+After every change the Workflow's status is stored in the local cluster and
+`dev.knargo.workflow.updated` (data: the Workflow) is published, as Argo Events' Sensor does.
+Logs and workspaces go to `<runs>/<workflow>/<task>/`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 from knargo.contract import events
 from knargo.contract.events import Envelope, GitEvent
 from knargo.functions.status import GIT_EVENT
+from knargo.local import dag
 from knargo.local.cluster import LocalCluster
 from knargo.local.engine import Engine
 from knargo.local.files import Store
@@ -37,8 +39,6 @@ from knargo.translation.templates import ENTRYPOINT, with_defaults
 __all__ = ["Executor", "Options", "log_path"]
 
 T = TypeVar("T")
-
-BLOCKING = {"Failed": "failed", "Error": "error", "Omitted": "failed"}
 
 
 @dataclass(frozen=True)
@@ -151,12 +151,13 @@ class _Run:
         failed = [
             t
             for t, p in self.results.items()
-            if p in ("Failed", "Error") and not self._tolerated(t, p)
+            if p in ("Failed", "Error") and not dag.tolerated(self.tasks[t], p)
         ]
-        message = f"child '{failed[0]}' failed" if failed else ""
+        phase = dag.dag_phase(self.tasks, self.results)
+        message = f"child '{failed[0]}' failed" if failed and phase == "Failed" else ""
         if pending:  # stopped before they could start
             message = message or "stopped: knargo was interrupted"
-        phase = "Failed" if message else "Succeeded"
+            phase = "Failed"
         self.change(lambda s: s.finish(phase, message))
 
     def _ready(self, pending: list[str]) -> list[str]:
@@ -166,8 +167,10 @@ class _Run:
         while omitted:  # an omitted task may settle the tasks that need it
             omitted = False
             for task in list(pending):
-                needs = self.tasks[task].get("dependencies", [])
-                if all(d in self.results for d in needs) and any(self._blocks(d) for d in needs):
+                needs = dag.dependencies(self.tasks[task])
+                if all(d in self.results for d in needs) and not dag.holds(
+                    self.tasks[task], self.tasks, self.results
+                ):
                     pending.remove(task)
                     self.results[task] = "Omitted"
                     parents = self._parents(task)
@@ -180,18 +183,11 @@ class _Run:
         return [
             task
             for task in pending
-            if all(d in self.results for d in self.tasks[task].get("dependencies", []))
+            if all(d in self.results for d in dag.dependencies(self.tasks[task]))
         ]
 
-    def _blocks(self, task: str) -> bool:
-        phase = self.results.get(task, "")
-        return phase in BLOCKING and not self._tolerated(task, phase)
-
-    def _tolerated(self, task: str, phase: str) -> bool:
-        return bool((self.tasks[task].get("continueOn") or {}).get(BLOCKING.get(phase, "")))
-
     def _parents(self, task: str) -> list[str]:
-        return [self.node_of[d] for d in self.tasks[task].get("dependencies", [])]
+        return [self.node_of[d] for d in dag.dependencies(self.tasks[task])]
 
     def task(self, task: str) -> str:
         template = self.templates[self.tasks[task]["template"]]

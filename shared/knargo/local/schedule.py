@@ -2,7 +2,8 @@
 
 Argo's controller creates a Workflow from a CronWorkflow when a schedule fires: named after
 the CronWorkflow and the time, with its `workflowMetadata` and `workflowSpec`. This does the
-same for the CronWorkflow of one `on.schedule` entry, chosen by its index or its cron text.
+same for the CronWorkflow of one `on.schedule` entry, chosen by its index, its `name` or its
+cron text.
 """
 
 from __future__ import annotations
@@ -14,24 +15,28 @@ __all__ = ["choose", "describe", "scheduled_workflow"]
 
 CRON = "knargo.dev/cron"
 INDEX = "knargo.dev/schedule"
+NAME = "knargo.dev/schedule-name"
 
 
 def describe(cron: Mapping[str, Any]) -> str:
     meta = cron["metadata"]
-    return f"{meta['labels'].get(INDEX, '?')}: {meta['annotations'].get(CRON, '')}"
+    name = meta["annotations"].get(NAME)
+    described = f"{meta['labels'].get(INDEX, '?')}: {meta['annotations'].get(CRON, '')}"
+    return f"{described} ({name})" if name else described
 
 
 def choose(crons: Sequence[Mapping[str, Any]], wanted: str | None) -> Mapping[str, Any] | str:
-    """The CronWorkflow `wanted` names (the entry's index in on.schedule, or its cron), the
-    only one when nothing is named; else a sentence saying what there is."""
+    """The CronWorkflow `wanted` names (the entry's index in on.schedule, its name or its
+    cron), the only one when nothing is named; else a sentence saying what there is."""
     listed = "; ".join(describe(c) for c in crons) or "none"
     if wanted is None:
         if len(crons) == 1:
             return crons[0]
-        return f"choose one schedule with --schedule INDEX|CRON (on.schedule: {listed})"
+        return f"choose one schedule with --schedule INDEX|NAME|CRON (on.schedule: {listed})"
     for cron in crons:
         meta = cron["metadata"]
-        if wanted in (meta["labels"].get(INDEX), " ".join(meta["annotations"][CRON].split())):
+        names = (meta["labels"].get(INDEX), meta["annotations"].get(NAME))
+        if wanted in (*names, " ".join(meta["annotations"][CRON].split())):
             return cron
     return f'--schedule "{wanted}": no such entry (on.schedule: {listed})'
 

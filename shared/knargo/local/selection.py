@@ -17,6 +17,7 @@ from typing import Any
 
 from knargo.contract.errors import PermanentError
 from knargo.functions.status import TEMPLATE_JOB
+from knargo.local.dag import dependencies
 from knargo.translation.templates import ENTRYPOINT, JOB_ID
 
 __all__ = ["job_tasks", "narrow"]
@@ -42,7 +43,7 @@ def narrow(manifest: Mapping[str, Any], job: str) -> dict[str, Any]:
         jobs = ", ".join(sorted(tasks)) or "none"
         raise PermanentError(f'job "{job}" does not run for this event (jobs that run: {jobs})')
     dag = next(t for t in spec["templates"] if t["name"] == ENTRYPOINT)["dag"]
-    needs = {task["name"]: task.get("dependencies", []) for task in dag["tasks"]}
+    needs = {task["name"]: dependencies(task) for task in dag["tasks"]}
     keep: set[str] = set()
     while todo:
         task = todo.pop()

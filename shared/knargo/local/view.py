@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from knargo.contract import events
 from knargo.contract.events import Envelope
 from knargo.formats.diagnostics import Diagnostic, Severity
+from knargo.functions.status import State, pipeline_status
 from knargo.local.broker import DeadLetter
 from knargo.local.executor import log_path
 from knargo.local.forge import Posted
@@ -184,6 +185,8 @@ class View:
         phase = status.get("phase", "")
         if phase in ("Succeeded", "Failed", "Error"):
             self._ended.add(name)
+            if phase == "Succeeded" and pipeline_status(workflow)[0] is not State.SUCCESS:
+                phase = "Failed"  # a job failed, and a job that ran after it succeeded
             self.say(f"pipeline {name}: {phase.lower()}{self._summary(name, status)}")
             self.say(f"logs: {self.runs / name}/<job>/log")
 

@@ -186,6 +186,7 @@ class DAGTask(TypedDict):
     dependencies: NotRequired[list[str]]
     continueOn: NotRequired[ContinueOn]
     arguments: NotRequired[Arguments]
+    depends: NotRequired[str]
 
 
 class DAGTemplate(TypedDict):

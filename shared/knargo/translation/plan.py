@@ -4,30 +4,34 @@
 pipeline, and, for a push to the default branch, one `CronWorkflow` per `on.schedule` entry
 (pinned to that commit). Each job becomes one container template and one DAG task of the
 template `pipeline` (`knargo.translation.templates`); `needs` become `dependencies`.
-A job whose `if:` is false is left out, and so are the jobs that need it.
+Which jobs run is `knargo.translation.selection`'s: a job whose `if:` is false for the event is
+left out (and so are the jobs that need it, unless their `if:` reads results), a job whose
+`paths:` did not change is left out without blocking anyone, and a condition on the results of
+needed jobs becomes the task's `depends` (`knargo.translation.depends`).
 """
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
 from knargo.config.catalog import SecretCatalog
 from knargo.config.settings import Settings
-from knargo.contract.events import GitEvent
+from knargo.contract.events import EventKind, GitEvent
 from knargo.formats import naming
 from knargo.language import conditions
-from knargo.language.dialect import CiConfig, Job
+from knargo.language.dialect import CiConfig, Schedule
 from knargo.translation import manifests
 from knargo.translation.filters import decide
+from knargo.translation.selection import IF, PATHS, Selection, select
 from knargo.translation.templates import LABEL, SpecBuilder
 
 __all__ = ["Plan", "PlannedJob", "plan", "translate"]
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "knargo"}
+SKIPPED_JOBS = LABEL + "skipped-jobs"
 # etcd's default request limit is 1.5 MiB; leave room for the status Argo adds.
 MAX_MANIFEST_BYTES = 1024 * 1024
 # spec.templates and dag.tasks carry maxItems: 200 in the Argo Workflows v4 CRD.
@@ -60,6 +64,8 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     rejected: str | None = None
     """Why the pipeline cannot be submitted although it is valid (then there are no manifests)."""
+    skipped_jobs: list[str] = field(default_factory=list)
+    """Jobs left out because no changed path matches their `paths:` (reported as skipped)."""
 
     @property
     def manifests(self) -> list[Manifest]:
@@ -115,25 +121,45 @@ def plan(
     if not decision.run:
         return Plan(cron_workflows=crons, skipped=decision.reason, notes=notes)
     kind = event.kind.value
-    jobs = _selected_jobs(config, _variables(event, kind), notes)
+    selection = _selected_jobs(
+        config,
+        builder.names,
+        _variables(event, kind),
+        notes,
+        changed_paths=changed_paths,
+        paths_apply=event.kind is not EventKind.TAG,
+    )
+    jobs = selection.jobs
     if not jobs:
-        return Plan(cron_workflows=crons, skipped="no job's if: condition holds", notes=notes)
+        reason = "no job's if: condition holds"
+        if PATHS in selection.left_out.values():
+            reason = "no job runs: each job's if: is false or its paths did not change"
+        return Plan(cron_workflows=crons, skipped=reason, notes=notes)
     name = naming.workflow_name(
         event.forge_name, event.repository, kind, event.sha, event.delivery_id
     )
     run = _run_metadata(event, kind)
+    skipped_jobs = [i for i, why in selection.left_out.items() if why == PATHS]
+    if skipped_jobs:
+        run["annotations"][SKIPPED_JOBS] = json.dumps(skipped_jobs, separators=(",", ":"))
     workflow: manifests.Workflow = {
         "apiVersion": manifests.API_VERSION,
         "kind": "Workflow",
         "metadata": {"name": name, "namespace": settings.namespace, **run},
-        "spec": builder.spec(jobs, kind),
+        "spec": builder.spec(jobs, kind, selection.depends),
     }
     too_large = _too_large([workflow, *crons])
     if too_large:
         return Plan(rejected=too_large, notes=notes)
     units = builder.expanded(jobs)
     planned = [PlannedJob(i, builder.names[i], tuple(j.needs)) for i, j in units.items()]
-    return Plan(workflow=workflow, cron_workflows=crons, jobs=planned, notes=notes)
+    return Plan(
+        workflow=workflow,
+        cron_workflows=crons,
+        jobs=planned,
+        notes=notes,
+        skipped_jobs=skipped_jobs,
+    )
 
 
 def _too_large(manifests: list[Manifest]) -> str | None:
@@ -171,34 +197,37 @@ def _variables(event: GitEvent, kind: str) -> dict[str, str | bool]:
         "forge": event.forge_kind.value,
         "fork": event.fork,
         "is_default_branch": event.on_default_branch,
+        "schedule": "",
     }
 
 
-@functools.lru_cache(maxsize=512)
-def _condition(source: str) -> conditions.Condition:
-    return conditions.parse(source)
-
-
 def _selected_jobs(
-    config: CiConfig, variables: dict[str, str | bool], notes: list[str], runs: str = ""
-) -> dict[str, Job]:
-    """Jobs whose `if:` holds and whose needs are all selected (in file order)."""
-    selected: set[str] = set()
-    left_out: list[str] = []
-    for job_id in _topological(config):
-        job = config.jobs[job_id]
-        holds = job.if_ is None or _condition(job.if_).evaluate(variables)
-        if holds and all(n in selected for n in job.needs):
-            selected.add(job_id)
-        else:
-            left_out.append(job_id)
-    if left_out:
-        prefix = f"{runs}: " if runs else ""
+    config: CiConfig,
+    names: Mapping[str, str],
+    variables: dict[str, str | bool],
+    notes: list[str],
+    runs: str = "",
+    *,
+    changed_paths: Sequence[str] | None = None,
+    paths_apply: bool = False,
+) -> Selection:
+    """The jobs that run (`knargo.translation.selection`), with notes on those left out."""
+    selection = select(
+        config, _topological(config), variables, names, changed_paths, paths_apply=paths_apply
+    )
+    notes += selection.notes
+    prefix = f"{runs}: " if runs else ""
+    by_if = [i for i, why in selection.left_out.items() if why == IF]
+    if by_if:
         notes.append(
-            f"{prefix}left out by if: conditions (or needing a job that was): "
-            + ", ".join(left_out)
+            f"{prefix}left out by if: conditions (or needing a job that was): " + ", ".join(by_if)
         )
-    return {job_id: job for job_id, job in config.jobs.items() if job_id in selected}
+    by_paths = [i for i, why in selection.left_out.items() if why == PATHS]
+    if by_paths:
+        notes.append(
+            f"{prefix}left out, no changed path matches their paths: " + ", ".join(by_paths)
+        )
+    return selection
 
 
 def _topological(config: CiConfig) -> list[str]:
@@ -263,15 +292,15 @@ def _cron_workflows(
     schedules = config.triggers.schedule
     if not schedules:
         return []
-    notes = builder.notes
-    jobs = _selected_jobs(config, _variables(event, "schedule"), notes, "scheduled runs")
-    if not jobs:
-        notes.append("on.schedule: no job's if: condition holds for scheduled runs")
+    specs = _schedule_specs(config, event, builder)
+    if not specs:
         return []
-    spec = builder.spec(jobs, "schedule")
     run = _run_metadata(event, "schedule")
     result: list[manifests.CronWorkflow] = []
     for index, entry in enumerate(schedules):
+        spec = specs.get(entry.label)
+        if spec is None:
+            continue
         labels = {
             **MANAGED_BY,
             LABEL + "forge": run["labels"][LABEL + "forge"],
@@ -284,6 +313,7 @@ def _cron_workflows(
                 LABEL + "sha": event.sha,
                 LABEL + "cron": entry.cron,
             }
+            | ({LABEL + "schedule-name": entry.name} if entry.name is not None else {})
         )
         cron_spec: manifests.CronWorkflowSpec = {
             "schedules": [entry.cron],
@@ -309,3 +339,36 @@ def _cron_workflows(
             }
         )
     return result
+
+
+def _reads_schedule(config: CiConfig) -> bool:
+    """Whether some job's `if:` reads the `schedule` variable."""
+    for job in config.jobs.values():
+        tree = conditions.parse(job.if_).tree if job.if_ is not None else None
+        if tree is not None and any(
+            isinstance(node, conditions.Variable) and node.name == "schedule"
+            for node in conditions.walk(tree)
+        ):
+            return True
+    return False
+
+
+def _schedule_specs(
+    config: CiConfig, event: GitEvent, builder: SpecBuilder
+) -> dict[str, manifests.WorkflowSpec]:
+    """The WorkflowSpec of each schedule, by its label: one for all of them unless an `if:`
+    reads `schedule`; schedules for which no job runs have none."""
+    notes, schedules = builder.notes, config.triggers.schedule
+    groups: list[tuple[str, list[Schedule]]] = [("scheduled runs", list(schedules))]
+    if _reads_schedule(config):
+        groups = [(f'scheduled runs of "{entry.label}"', [entry]) for entry in schedules]
+    specs: dict[str, manifests.WorkflowSpec] = {}
+    for runs, entries in groups:
+        variables = _variables(event, "schedule") | {"schedule": entries[0].label}
+        selection = _selected_jobs(config, builder.names, variables, notes, runs)
+        if not selection.jobs:
+            notes.append(f"on.schedule: no job's if: condition holds for {runs}")
+            continue
+        spec = builder.spec(selection.jobs, "schedule", selection.depends)
+        specs.update((entry.label, spec) for entry in entries)
+    return specs

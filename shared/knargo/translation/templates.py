@@ -11,6 +11,7 @@ pipeline account's through `executor.serviceAccountName`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal, cast
 
@@ -26,6 +27,10 @@ from knargo.translation.expansion import expand
 __all__ = ["ENTRYPOINT", "JOB_ID", "LABEL", "SpecBuilder", "factor_defaults", "with_defaults"]
 
 LABEL = "knargo.dev/"
+# A result of a task in a `depends` expression (`build.Succeeded`).
+_RESULT = re.compile(
+    r"(?<![\w-])([a-z0-9][-a-z0-9]*)\.(Succeeded|Failed|Errored|Skipped|Omitted)\b"
+)
 ENTRYPOINT = "pipeline"
 JOB_ID = LABEL + "job-id"
 """The annotation holding a job's id in ci.yaml where `knargo.dev/job` shows another name."""
@@ -91,8 +96,11 @@ class SpecBuilder:
         self._files = any(artifacts.uses_files(j, jobs) for j in jobs.values())
         return [self._template(i, j, kind) for i, j in jobs.items()]
 
-    def spec(self, jobs: dict[str, Job], kind: str) -> manifests.WorkflowSpec:
-        """The spec running `jobs` (already selected) for an event of `kind`."""
+    def spec(
+        self, jobs: dict[str, Job], kind: str, depends: Mapping[str, str] | None = None
+    ) -> manifests.WorkflowSpec:
+        """The spec running `jobs` (already selected) for an event of `kind`; `depends` holds
+        the `depends` expression of each job that has one (`knargo.translation.depends`)."""
         jobs = self.expanded(jobs)
         defaults, templates = factor_defaults(
             self.templates(jobs, kind), self.settings.checkout_image
@@ -121,24 +129,46 @@ class SpecBuilder:
                 {"name": "knargo", "emptyDir": {}},
             ],
             "templateDefaults": defaults,
-            "templates": [self._dag(jobs), *templates],
+            "templates": [self._dag(jobs, depends or {}), *templates],
         }
         if any(artifacts.uses_files(j, jobs) for j in jobs.values()):
             spec["artifactRepositoryRef"] = artifacts.repository_ref(self.event)
         return spec
 
-    def _dag(self, jobs: dict[str, Job]) -> manifests.Template:
+    def _dag(self, jobs: dict[str, Job], depends: Mapping[str, str]) -> manifests.Template:
         tasks: list[manifests.DAGTask] = []
         for job_id, job in jobs.items():
             task: manifests.DAGTask = {"name": self.names[job_id], "template": self.names[job_id]}
-            if job.needs:
-                task["dependencies"] = [self.names[n] for n in job.needs]
+            needs = [self.names[n] for n in job.needs if n in jobs]  # not those left out
+            if self.job_ids.get(job_id, job_id) in depends:
+                task["depends"] = self._combined(depends[self.job_ids.get(job_id, job_id)])
+            elif needs:
+                task["dependencies"] = needs
             if job.continue_on_error:
                 task["continueOn"] = {"failed": True, "error": True}
             if artifacts.producers(job, jobs):
                 task["arguments"] = artifacts.arguments(job, jobs, self.names)
             tasks.append(task)
         return {"name": ENTRYPOINT, "dag": {"tasks": tasks}}
+
+    def _combined(self, expression: str) -> str:
+        """`expression` with each result of a matrix job read over all its combinations: it
+        succeeded when every combination did, failed (errored, was skipped or omitted) when
+        one did, as a job needing it waits for all of them."""
+        tasks: dict[str, list[str]] = {}
+        originals = naming.template_names(self.config.jobs)
+        for unit, job_id in self.job_ids.items():
+            if self.config.jobs[job_id].matrix is not None:
+                tasks.setdefault(originals[job_id], []).append(self.names[unit])
+
+        def combined(found: re.Match[str]) -> str:
+            names = tasks.get(found.group(1))
+            if names is None:
+                return found.group(0)
+            op = " && " if found.group(2) == "Succeeded" else " || "
+            return "(" + op.join(f"{n}.{found.group(2)}" for n in names) + ")"
+
+        return _RESULT.sub(combined, expression) if tasks else expression
 
     def _template(self, job_id: str, job: Job, kind: str) -> manifests.Template:
         """The job's whole template; `factor_defaults` then moves what all jobs share."""
