@@ -109,7 +109,7 @@ class SpecBuilder:
             "templateDefaults": defaults,
             "templates": [self._dag(jobs), *templates],
         }
-        if any(artifacts.uses_files(j, jobs) for j in jobs.values()):
+        if self._files:  # set by `templates`
             spec["artifactRepositoryRef"] = artifacts.repository_ref(self.event)
         return spec
 
