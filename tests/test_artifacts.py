@@ -115,6 +115,20 @@ def test_every_job_of_a_pipeline_with_files_shares_one_command() -> None:
     assert [t["container"].get("command") for t in spec["templates"][1:]] == [None, None]
 
 
+def test_scheduled_runs_keep_and_cache_files_too() -> None:
+    checked = check('on:\n  push:\n  schedule: [{cron: "0 3 * * *"}]\n' + PIPELINE)
+    assert checked.config is not None, checked.diagnostics
+    found = plan(checked.config, GitEvent.model_validate(BASE_EVENT), settings())
+    (cron,) = found.cron_workflows
+    assert problems(dict(cron)) == []
+    spec: Any = cron["spec"]["workflowSpec"]
+    assert spec["artifactRepositoryRef"]["key"] == "default"
+    keys = [
+        a["s3"]["key"] for t in spec["templates"] for a in t.get("outputs", {}).get("artifacts", [])
+    ]
+    assert "knargo/artifacts/7d/{{workflow.name}}/build.tgz" in keys
+
+
 def test_a_fork_reads_caches_and_has_no_way_to_write_one() -> None:
     workflow = _workflow(PIPELINE, **FORK)
     assert problems(workflow) == []

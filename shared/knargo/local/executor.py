@@ -134,8 +134,8 @@ class _Run:
             self.change(lambda s: s.finish("Error", reason))
 
     def _run(self) -> None:
-        self.change(lambda s: s.start())
         self.store.expire()
+        self.change(lambda s: s.start())
         pending = list(self.tasks)
         with ThreadPoolExecutor(max_workers=max(1, self.options.parallel)) as pool:
             running: dict[Future[str], str] = {}

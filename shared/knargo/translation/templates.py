@@ -131,7 +131,7 @@ class SpecBuilder:
             "templateDefaults": defaults,
             "templates": [self._dag(jobs, depends or {}), *templates],
         }
-        if any(artifacts.uses_files(j, jobs) for j in jobs.values()):
+        if self._files:  # set by `templates`
             spec["artifactRepositoryRef"] = artifacts.repository_ref(self.event)
         return spec
 
