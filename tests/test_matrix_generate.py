@@ -7,6 +7,7 @@ template is accepted as rendered; the reply names each combination as its status
 
 from __future__ import annotations
 
+from knargo.contract import events
 from test_generate_function import (  # noqa: F401 (env is a fixture)
     SHA,
     Env,
@@ -16,8 +17,6 @@ from test_generate_function import (  # noqa: F401 (env is a fixture)
     reply,
     without_server_fields,
 )
-
-from knargo.contract import events
 
 CI = """\
 jobs:
