@@ -44,7 +44,7 @@ jobs:
 """
 
 
-def test_a_matrix_with_services_is_stored_as_planned(env: Env) -> None:
+def test_a_matrix_with_services_is_stored_as_planned(env: Env) -> None:  # noqa: F811
     env.forge.add_file("github", "acme/api", SHA, "ci.yaml", CI.encode())
     answer = reply(env.post(push()))
     assert answer.type == events.PIPELINE_SUBMITTED, answer.data
