@@ -180,7 +180,7 @@ def test_without_an_engine_a_job_with_services_is_refused_saying_how_to_run_it(
     assert code == 1
     assert (
         "the job has services (db, cache), which run as containers: run it with a container "
-        "engine, knargo run --engine docker (or --engine podman)"
+        "engine, --engine docker (or --engine podman), e.g. knargo run --engine docker"
     ) in out
     assert statuses(repo)["knargo/test (3.13, debian)"] == "error"
 

@@ -287,3 +287,37 @@ def test_each_combination_reports_its_own_status_context() -> None:
         ("knargo/test (3.12, ubuntu)", "failure"),
         ("knargo/test (3.13, ubuntu)", "running"),
     ]
+
+
+def test_a_combination_is_named_alike_whether_or_not_a_job_named_like_it_runs() -> None:
+    text = json.dumps({"jobs": {
+        "test": {"image": "alpine", "run": "true", "matrix": {"v": ["1"]}},
+        "test-1": {"image": "alpine", "run": "true", "if": "event == 'tag'"},
+    }})  # fmt: skip
+    checked = check(text)
+    assert checked.config is not None
+    push = plan(checked.config, EVENT, Settings.embedded())
+    tag = plan(
+        checked.config,
+        GitEvent.model_validate({**EVENT.model_dump(), "kind": "tag", "ref": "refs/tags/v1"}),
+        Settings.embedded(),
+    )
+    assert [j.id for j in push.jobs] == ["test (1)"]
+    assert [j.task for j in push.jobs] == [tag.jobs[0].task]
+    assert push.jobs[0].task.startswith("test-1-")
+    assert [j.task for j in tag.jobs] == [push.jobs[0].task, "test-1"]
+
+
+def test_values_argo_would_take_for_tags_never_reach_the_manifest_as_tags() -> None:
+    checked = check(json.dumps({"jobs": {
+        "test": {"image": "alpine", "run": "true", "name": "t {{x}} ${{ matrix.v }}",
+                 "env": {"V": "${{ matrix.v }}"}, "matrix": {"v": ["{{.}}", "$(x)"]}},
+    }}))  # fmt: skip
+    assert checked.config is not None, [str(d) for d in checked.diagnostics]
+    result = plan(checked.config, EVENT, Settings.embedded())
+    assert result.workflow is not None
+    assert "{{" not in json.dumps(result.workflow)
+    assert [j.id for j in result.jobs] == ["t { {x}} { {.}}", "t { {x}} $(x)"]
+    spec: Any = result.workflow["spec"]
+    shown = [t["metadata"]["annotations"]["knargo.dev/job"] for t in spec["templates"][1:]]
+    assert shown == [j.id for j in result.jobs]

@@ -489,7 +489,12 @@ class Service(_Model):
         Annotated[int, Field(ge=1, le=65535), BeforeValidator(_port, json_schema_input_type=int)]
     ] = []
     """TCP ports it listens on (on `localhost`, as the job sees it)."""
-    command: Annotated[str, Field(min_length=1)] | None = None
+    command: Annotated[
+        Annotated[str, Field(min_length=1)] | None,
+        BeforeValidator(
+            _readiness, json_schema_input_type=Annotated[str, Field(min_length=1)] | None
+        ),
+    ] = None
     """Readiness check, run in the service's container with `sh -c` until it succeeds, e.g.
     `pg_isready -U postgres`; without it the service is ready once its container started."""
     timeout: str = "2m"
@@ -530,6 +535,16 @@ def _port(value: Any) -> Any:
             "services",
             f'write the port the service listens on, {container}, not "{value}": the job '
             "reaches it on localhost, nothing is published",
+        )
+    return value
+
+
+def _readiness(value: Any) -> Any:
+    if isinstance(value, list):
+        raise user_error(
+            "services",
+            '"command" is the readiness check, one shell command run until it succeeds '
+            '(e.g. "pg_isready -U postgres"); a service always runs its image\'s own command',
         )
     return value
 

@@ -99,11 +99,19 @@ def display_name(job_id: str, name: str | None, combination: Mapping[str, str] |
     Actions shows them: `test (3.12, ubuntu)`.
     """
     if combination is None:
-        return name or job_id
+        return _untagged(name or job_id)
     if name and REFERENCE.search(name):
-        return substitute(name, combination)
+        return _untagged(substitute(name, combination))
     values = ", ".join(combination.values())
-    return f"{name or job_id} ({values})"
+    return _untagged(f"{name or job_id} ({values})")
+
+
+def _untagged(shown: str) -> str:
+    """A name without `{{`, which Argo would take for a tag in the template's annotation
+    (and fail the template on): `{ {`, as knargo writes annotations."""
+    while "{{" in shown:
+        shown = shown.replace("{{", "{ {")
+    return shown
 
 
 def display_names(job_id: str, name: str | None, combinations: Sequence[Combination]) -> list[str]:
@@ -114,7 +122,8 @@ def display_names(job_id: str, name: str | None, combinations: Sequence[Combinat
     if name and REFERENCE.search(name):
         return shown
     counts = {s: shown.count(s) for s in shown}
-    return [
-        s if counts[s] == 1 else f"{name or job_id} ({', '.join(f'{k}={v}' for k, v in c.items())})"
-        for s, c in zip(shown, combinations, strict=True)
+    keyed = [
+        _untagged(f"{name or job_id} ({', '.join(f'{k}={v}' for k, v in c.items())})")
+        for c in combinations
     ]
+    return [s if counts[s] == 1 else k for s, k in zip(shown, keyed, strict=True)]

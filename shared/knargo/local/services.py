@@ -57,7 +57,7 @@ def refusal(services: list[Service], engine: Engine) -> str | None:
     names = ", ".join(s.name for s in services)
     return (
         f"the job has services ({names}), which run as containers: run it with a container "
-        "engine, knargo run --engine docker (or --engine podman)"
+        "engine, --engine docker (or --engine podman), e.g. knargo run --engine docker"
     )
 
 

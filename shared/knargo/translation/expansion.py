@@ -9,8 +9,9 @@ needs a matrix job waits for every combination of it.
 
 Task names: a job keeps its own (`knargo.formats.naming.template_names`); a combination gets
 its job's name and its values, cleaned (`test-3-12-ubuntu`), plus a digest of the
-combination when the cleaned form is taken (`3.1` and `3-1`), so names are deterministic,
-unique and valid Argo task names.
+combination when the cleaned form is taken (`3.1` and `3-1`, or a job of the file named
+`test-3-1`, whether the event runs it or not), so names are deterministic, unique and valid
+Argo task names.
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ class Expansion:
 
 
 def expand(jobs: Mapping[str, Job], names: Mapping[str, str]) -> Expansion:
-    """The units of `jobs` (already selected), in file order; `names` of the jobs' ids."""
+    """The units of `jobs` (already selected), in file order; `names`: the template names
+    of every job of the file, by id."""
     units: dict[str, list[tuple[str, matrix.Combination | None]]] = {}
     for job_id, job in jobs.items():
         combinations = job.matrix.combinations if job.matrix else [None]
         units[job_id] = list(zip(shown({job_id: job}), combinations, strict=True))
-    taken = {names[i] for i, j in jobs.items() if j.matrix is None}
+    # Every job's own name is reserved, selected or not, so a combination is named alike
+    # whichever jobs an event runs.
+    taken = set(names.values())
     result = Expansion({}, {}, {})
     for job_id, job in jobs.items():
         needs = [unit for need in job.needs for unit, _ in units.get(need, [])]
