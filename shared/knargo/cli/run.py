@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[GitEvent, Setup] | None:
     """HEAD (or the tag) as the webhook normalises it, and what the chain runs it with."""
     from knargo.config.credentials import Credentials, Secret
+    from knargo.contract.events import CommentEvent
     from knargo.forges import Headers
     from knargo.functions import webhook
     from knargo.local import payloads
@@ -168,6 +169,7 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[GitEvent, Se
     if isinstance(outcome, webhook.Answer):
         print(f"knargo run: nothing to run: {outcome.reason}", file=sys.stderr)
         return None
+    assert not isinstance(outcome.event, CommentEvent)  # a push or tag was delivered
     state = repository.path / ".knargo"
     setup = Setup(
         repository.path, state, settings, engine=engine, overrides=overrides, job=args.job

@@ -14,18 +14,20 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from knargo.config.settings import Forge
-from knargo.contract.events import ForgeKind, GitEvent
+from knargo.contract.events import CommentEvent, ForgeKind, GitEvent
 
 __all__ = [
     "MAX_CHANGED_PATHS",
     "ZERO_SHA",
     "ApiRequest",
+    "ConversationApi",
     "FileApi",
     "Headers",
     "Ignored",
     "Parsed",
     "PayloadError",
     "Ping",
+    "PullHead",
     "StatusApi",
     "Webhooks",
     "body_digest",
@@ -33,6 +35,7 @@ __all__ = [
     "hmac_sha256_hex",
     "opt_str",
     "paths_of",
+    "post_json",
     "post_status",
     "req_dict",
     "req_int",
@@ -75,7 +78,7 @@ class Ping:
     """A forge checking that the webhook answers (answered 200)."""
 
 
-Parsed = GitEvent | Ignored | Ping
+Parsed = GitEvent | CommentEvent | Ignored | Ping
 
 
 class PayloadError(ValueError):
@@ -208,6 +211,11 @@ def post_status(request: ApiRequest, body: Mapping[str, Any], target_url: str | 
     return ApiRequest("POST", request.url, request.headers, {}, request.operation, json_body)
 
 
+def post_json(request: ApiRequest, body: Mapping[str, Any]) -> ApiRequest:
+    """`request` (built as a GET) as the POST of a JSON body."""
+    return ApiRequest("POST", request.url, request.headers, {}, request.operation, dict(body))
+
+
 def hmac_sha256_hex(secret: bytes, body: bytes) -> str:
     return hmac.new(secret, body, hashlib.sha256).hexdigest()
 
@@ -276,3 +284,47 @@ def paths_of(entries: Any, *keys: str) -> list[str]:
         if isinstance(entry, Mapping):
             found += [v for key in keys if isinstance(v := entry.get(key), str) and v]
     return list(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class PullHead:
+    """A pull request as the forge's API shows it now."""
+
+    sha: str
+    ref: str
+    """The head branch as a full ref (`refs/heads/feature`)."""
+    base_ref: str
+    head_repository: str | None
+    fork: bool
+    open: bool
+
+
+class ConversationApi(Protocol):
+    """Pull request comments, permissions and heads: what comment commands need."""
+
+    def pull_request(
+        self, forge: Forge, token: str | None, repository: str, number: int
+    ) -> ApiRequest:
+        """The pull request (merge request) itself."""
+        ...
+
+    def pull_head(self, body: Any) -> PullHead:
+        """The head of a pull_request answer; raises PayloadError."""
+        ...
+
+    def permission(
+        self, forge: Forge, token: str | None, repository: str, user: str, user_id: int | None
+    ) -> ApiRequest:
+        """What `user` may do in the repository (404 when the forge knows no such member)."""
+        ...
+
+    def can_write(self, body: Any) -> bool:
+        """Whether a permission answer grants write access (GitHub write, maintain or admin;
+        GitLab Developer or more; Gitea write, admin or owner)."""
+        ...
+
+    def comment(
+        self, forge: Forge, token: str | None, repository: str, number: int, text: str
+    ) -> ApiRequest:
+        """Post `text` as a new comment on the pull request."""
+        ...

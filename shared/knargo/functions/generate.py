@@ -26,6 +26,7 @@ from knargo.formats.diagnostics import Diagnostic, Severity
 from knargo.language.dialect import CiConfig
 from knargo.language.lint import check
 from knargo.translation.plan import MANAGED_BY, plan
+from knargo.translation.rerun import narrow_to_dependents
 from knargo.translation.templates import LABEL
 
 __all__ = ["MAX_FILE_BYTES", "Files", "Reply", "Workflows", "generate"]
@@ -79,7 +80,11 @@ def generate(
     catalog: SecretCatalog | None,
     files: Files,
     cluster: Workflows,
+    *,
+    job: str | None = None,
 ) -> Reply:
+    """The reply for `event`; `job` narrows the run to that job and the jobs that need it
+    (`/retest <job>`)."""
     if event.fork and settings.fork_pull_requests == "skip":
         return _skipped(event, "pull requests from forks are not run (fork_pull_requests: skip)")
     file = settings.ci_file
@@ -117,7 +122,7 @@ def generate(
     checked = check(text, file, settings=settings, catalog=catalog, scope=event.scope)
     if checked.config is None:
         return _rejected(event, checked.diagnostics)
-    return _run(event, settings, catalog, checked.config, files, cluster)
+    return _run(event, settings, catalog, checked.config, files, cluster, job)
 
 
 def _run(
@@ -127,6 +132,7 @@ def _run(
     config: CiConfig,
     files: Files,
     cluster: Workflows,
+    job: str | None = None,
 ) -> Reply:
     changed = (
         None
@@ -138,6 +144,11 @@ def _run(
         )
     )
     result = plan(config, event, settings, catalog, changed_paths=changed)
+    if job is not None:
+        narrowed = narrow_to_dependents(result, job)
+        if narrowed is None:
+            return _skipped(event, f'job "{job}" does not run for this event', report=False)
+        result = narrowed
     if result.rejected:
         return _rejected(event, [_problem(settings.ci_file, result.rejected, "size")], result.notes)
     schedules: list[str] = []

@@ -24,7 +24,7 @@ from knargo.config.catalog import SecretCatalog
 from knargo.config.settings import Settings
 from knargo.contract import events
 from knargo.contract.errors import PermanentError
-from knargo.contract.events import Envelope, GitEvent
+from knargo.contract.events import CommentEvent, Envelope, GitEvent
 from knargo.functions import generate, report
 from knargo.local.broker import Broker, Delivery
 from knargo.local.cluster import LocalCluster
@@ -154,7 +154,9 @@ class Chain:
     def dead_letter(self, envelope: Envelope) -> None:
         report.dead_letter(envelope, self.setup.settings, self.statuses)
 
-    def publish(self, event: GitEvent, extensions: Mapping[str, str] | None = None) -> None:
+    def publish(
+        self, event: GitEvent | CommentEvent, extensions: Mapping[str, str] | None = None
+    ) -> None:
         from knargo.functions.webhook import to_cloudevent
 
         self.broker.publish(to_cloudevent(event, dict(extensions or {})))

@@ -1,0 +1,194 @@
+"""What `generate` does with a pull request comment: commands, authorization, the reply.
+
+A comment without a command (`knargo.functions.commands`) does nothing and costs no API
+call. Otherwise the author's permission is asked from the forge (`Conversation.can_write`:
+GitHub write, maintain or admin; GitLab Developer or more; Gitea write or more); someone
+without it gets one reply comment that says why, and nothing runs. An authorized comment's
+commands run in order against the pull request's head *as the forge shows it now*:
+
+* `/retest` plans the pipeline again for the head commit as a new run: the run's delivery id
+  is derived from the comment's delivery and the command, so a new comment gives a new
+  Workflow (with new statuses) and a redelivered comment the same one (409, no second run);
+* `/retest <job>` does the same with only that job and the jobs that need it;
+* `/cancel` terminates every unfinished run of the pull request (`spec.shutdown: Terminate`,
+  what `argo terminate` sets); report then posts their statuses as cancelled.
+
+Every handled comment is acknowledged by one reply comment that names what was done. Replies
+are built from knargo's own words, job ids, Workflow names and commit ids only: never from an
+error's text, a file's content or a credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from knargo.config.catalog import SecretCatalog
+from knargo.config.settings import Settings
+from knargo.contract import events
+from knargo.contract.events import CommentEvent, EventKind, ForgeKind, GitEvent
+from knargo.forges import PullHead
+from knargo.formats import naming
+from knargo.functions.commands import Command, parse_commands
+from knargo.functions.generate import Files, Reply, Workflows, generate
+from knargo.translation.plan import MANAGED_BY
+from knargo.translation.templates import LABEL
+
+__all__ = ["Conversation", "Handled", "Runs", "handle_comment", "run_selector", "terminate"]
+
+TERMINATE: Mapping[str, Any] = {"spec": {"shutdown": "Terminate"}}
+UNFINISHED = frozenset({"", "Pending", "Running"})
+WRITE_ACCESS = {
+    ForgeKind.GITHUB: "write, maintain or admin permission",
+    ForgeKind.GITLAB: "the Developer role or a higher one",
+    ForgeKind.GITEA: "write, admin or owner permission",
+}
+
+
+class Conversation(Protocol):
+    def can_write(self, comment: CommentEvent) -> bool: ...
+
+    def pull_head(self, comment: CommentEvent) -> PullHead: ...
+
+    def reply(self, comment: CommentEvent, text: str) -> None: ...
+
+
+class Runs(Workflows, Protocol):
+    def workflows(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
+
+    def patch_workflow(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What a comment did: `reply` is the pipeline reply for report (from a `/retest`)."""
+
+    outcome: str
+    """`no-command`, `refused` or `done`."""
+    commands: list[str] = field(default_factory=list)
+    reply: Reply | None = None
+    answer: str = ""
+    """The reply comment posted, if any."""
+
+
+def handle_comment(
+    comment: CommentEvent,
+    settings: Settings,
+    catalog: SecretCatalog | None,
+    files: Files,
+    cluster: Runs,
+    conversation: Conversation,
+) -> Handled:
+    commands = parse_commands(comment.body)
+    names = [str(command) for command in commands]
+    if not commands:
+        return Handled("no-command")
+    if not conversation.can_write(comment):
+        answer = _refusal(comment, names)
+        conversation.reply(comment, answer)
+        return Handled("refused", names, answer=answer)
+    head = conversation.pull_head(comment)
+    lines: list[str] = []
+    reply: Reply | None = None
+    if not head.open:
+        lines.append(f"{', '.join(names)}: the pull request is closed, nothing runs.")
+    else:
+        for command in commands:
+            if command.name == "cancel":
+                lines.append(_cancel(comment, settings, cluster))
+            else:
+                event = run_event(comment, head, command)
+                done = generate(event, settings, catalog, files, cluster, job=command.argument)
+                reply = done if done.type != events.PIPELINE_SKIPPED else reply
+                lines.append(_retested(command, done, head))
+    answer = _acknowledgement(comment, lines)
+    conversation.reply(comment, answer)
+    return Handled("done", names, reply, answer)
+
+
+def run_event(comment: CommentEvent, head: PullHead, command: Command) -> GitEvent:
+    """The pull request event a command runs: the head commit at the time of the comment."""
+    same_repository = None if head.fork else comment.repository
+    return GitEvent(
+        forge_kind=comment.forge_kind,
+        forge_name=comment.forge_name,
+        repository=comment.repository,
+        repository_url=comment.repository_url,
+        clone_url=comment.clone_url,
+        default_branch=comment.default_branch,
+        private=comment.private,
+        kind=EventKind.PULL_REQUEST,
+        ref=head.ref,
+        sha=head.sha,
+        pr_number=comment.pr_number,
+        base_ref=head.base_ref,
+        head_repository=head.head_repository or same_repository,
+        fork=head.fork,
+        sender=comment.author,
+        delivery_id="comment-" + naming.digest(comment.delivery_id, str(command), length=24),
+        traceparent=comment.traceparent,
+        received_at=comment.received_at,
+    )
+
+
+def run_selector(forge_name: str, repository: str, pr_number: int) -> str:
+    """The label selector of a pull request's runs."""
+    labels = {
+        **MANAGED_BY,
+        LABEL + "repository-id": naming.repository_id(forge_name, repository),
+        LABEL + "pull-request": str(pr_number),
+    }
+    return ",".join(f"{key}={value}" for key, value in labels.items())
+
+
+def terminate(cluster: Runs, namespace: str, selector: str, keep: str = "") -> list[str]:
+    """Terminate every unfinished Workflow the selector matches but `keep`; their names."""
+    stopped = []
+    for workflow in cluster.workflows(namespace, selector):
+        name = (workflow.get("metadata") or {}).get("name", "")
+        phase = (workflow.get("status") or {}).get("phase") or ""
+        shutdown = (workflow.get("spec") or {}).get("shutdown")
+        running = name and name != keep and phase in UNFINISHED and not shutdown
+        if running and cluster.patch_workflow(namespace, name, TERMINATE):
+            stopped.append(name)
+    return sorted(stopped)
+
+
+def _cancel(comment: CommentEvent, settings: Settings, cluster: Runs) -> str:
+    selector = run_selector(comment.forge_name, comment.repository, comment.pr_number)
+    stopped = terminate(cluster, settings.namespace, selector)
+    if not stopped:
+        return "`/cancel`: no run of this pull request is in progress."
+    return f"`/cancel`: terminated {', '.join(f'`{name}`' for name in stopped)}."
+
+
+def _retested(command: Command, done: Reply, head: PullHead) -> str:
+    sha = head.sha[:7]
+    data = done.data
+    if isinstance(data, events.PipelineSubmitted):
+        jobs = ", ".join(f"`{job.id}`" for job in data.jobs)
+        verb = "started" if data.created else "already started"
+        return f"`{command}`: {verb} `{data.workflow}` for {sha} ({jobs})."
+    if isinstance(data, events.PipelineRejected):
+        return f"`{command}`: the pipeline of {sha} cannot run; its commit status says why."
+    reason = data.reason if isinstance(data, events.PipelineSkipped) else "nothing to run"
+    return f"`{command}`: nothing runs for {sha}: {reason}."
+
+
+def _refusal(comment: CommentEvent, names: list[str]) -> str:
+    needed = WRITE_ACCESS[comment.forge_kind]
+    return (
+        f"@{comment.author}: {', '.join(f'`{name}`' for name in names)} not run: commands "
+        f"need {needed} in {comment.repository}.{_marker(comment)}"
+    )
+
+
+def _acknowledgement(comment: CommentEvent, lines: list[str]) -> str:
+    body = "\n".join(f"- {line}" for line in lines)
+    return f"@{comment.author}:\n{body}{_marker(comment)}"
+
+
+def _marker(comment: CommentEvent) -> str:
+    """An invisible mark that ties a reply to the comment it answers."""
+    return f"\n<!-- knargo: reply to comment {comment.comment_id} -->"
