@@ -292,6 +292,7 @@ class GiteaStatuses:
         "failure": "failure",
         "error": "error",
         "skipped": "success",
+        "cancelled": "error",
     }
     final_states = frozenset({"success", "failure", "error", "warning"})
     description_limit = 255  # stored as TEXT; kept short like the others

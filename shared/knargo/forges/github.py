@@ -258,6 +258,7 @@ class GitHubStatuses:
         "failure": "failure",
         "error": "error",
         "skipped": "success",
+        "cancelled": "error",
     }
     final_states = frozenset({"success", "failure", "error"})
     description_limit = 140  # longer ones get 422 "description is too long"

@@ -289,6 +289,7 @@ class GitLabStatuses:
         "failure": "failed",
         "error": "failed",
         "skipped": "skipped",
+        "cancelled": "canceled",
     }
     final_states = frozenset({"success", "failed", "canceled", "skipped"})
     description_limit = 255

@@ -20,9 +20,8 @@ error's text, a file's content or a credential.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from knargo.config.catalog import SecretCatalog
 from knargo.config.settings import Settings
@@ -32,13 +31,11 @@ from knargo.forges import PullHead
 from knargo.formats import naming
 from knargo.functions.commands import Command, parse_commands
 from knargo.functions.generate import Files, Reply, Workflows, generate
-from knargo.translation.plan import MANAGED_BY
-from knargo.translation.templates import LABEL
+from knargo.functions.superseding import terminate
+from knargo.translation.concurrency import pull_request_selector
 
-__all__ = ["Conversation", "Handled", "Runs", "handle_comment", "run_selector", "terminate"]
+__all__ = ["Conversation", "Handled", "handle_comment", "run_event"]
 
-TERMINATE: Mapping[str, Any] = {"spec": {"shutdown": "Terminate"}}
-UNFINISHED = frozenset({"", "Pending", "Running"})
 WRITE_ACCESS = {
     ForgeKind.GITHUB: "write, maintain or admin permission",
     ForgeKind.GITLAB: "the Developer role or a higher one",
@@ -52,12 +49,6 @@ class Conversation(Protocol):
     def pull_head(self, comment: CommentEvent) -> PullHead: ...
 
     def reply(self, comment: CommentEvent, text: str) -> None: ...
-
-
-class Runs(Workflows, Protocol):
-    def workflows(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
-
-    def patch_workflow(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -77,7 +68,7 @@ def handle_comment(
     settings: Settings,
     catalog: SecretCatalog | None,
     files: Files,
-    cluster: Runs,
+    cluster: Workflows,
     conversation: Conversation,
 ) -> Handled:
     commands = parse_commands(comment.body)
@@ -132,32 +123,11 @@ def run_event(comment: CommentEvent, head: PullHead, command: Command) -> GitEve
     )
 
 
-def run_selector(forge_name: str, repository: str, pr_number: int) -> str:
-    """The label selector of a pull request's runs."""
-    labels = {
-        **MANAGED_BY,
-        LABEL + "repository-id": naming.repository_id(forge_name, repository),
-        LABEL + "pull-request": str(pr_number),
-    }
-    return ",".join(f"{key}={value}" for key, value in labels.items())
-
-
-def terminate(cluster: Runs, namespace: str, selector: str, keep: str = "") -> list[str]:
-    """Terminate every unfinished Workflow the selector matches but `keep`; their names."""
-    stopped = []
-    for workflow in cluster.workflows(namespace, selector):
-        name = (workflow.get("metadata") or {}).get("name", "")
-        phase = (workflow.get("status") or {}).get("phase") or ""
-        shutdown = (workflow.get("spec") or {}).get("shutdown")
-        running = name and name != keep and phase in UNFINISHED and not shutdown
-        if running and cluster.patch_workflow(namespace, name, TERMINATE):
-            stopped.append(name)
-    return sorted(stopped)
-
-
-def _cancel(comment: CommentEvent, settings: Settings, cluster: Runs) -> str:
-    selector = run_selector(comment.forge_name, comment.repository, comment.pr_number)
-    stopped = terminate(cluster, settings.namespace, selector)
+def _cancel(comment: CommentEvent, settings: Settings, cluster: Workflows) -> str:
+    selector = pull_request_selector(comment.forge_name, comment.repository, comment.pr_number)
+    runs = cluster.list_workflows(settings.namespace, selector)
+    reason = f"cancelled by /cancel from {comment.author}"
+    stopped = terminate(cluster, settings.namespace, runs, reason)
     if not stopped:
         return "`/cancel`: no run of this pull request is in progress."
     return f"`/cancel`: terminated {', '.join(f'`{name}`' for name in stopped)}."

@@ -23,8 +23,10 @@ from knargo.contract.errors import PermanentError, TooLarge, Unauthorized
 from knargo.contract.events import Envelope, EventKind, GitEvent
 from knargo.formats import naming
 from knargo.formats.diagnostics import Diagnostic, Severity
+from knargo.functions import superseding
 from knargo.language.dialect import CiConfig
 from knargo.language.lint import check
+from knargo.translation.concurrency import labelled, run_group
 from knargo.translation.plan import MANAGED_BY, plan
 from knargo.translation.rerun import narrow_to_dependents
 from knargo.translation.templates import LABEL
@@ -50,6 +52,10 @@ class Workflows(Protocol):
     def apply_cron_workflow(self, manifest: Mapping[str, Any]) -> None: ...
 
     def delete_cron_workflow(self, namespace: str, name: str) -> None: ...
+
+    def list_workflows(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
+
+    def patch_workflow(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -158,12 +164,31 @@ def _run(
         notes = [*result.notes, *kept]
     if result.workflow is None:
         return _skipped(event, result.skipped or "nothing to run", notes=notes)
+    workflow, group = result.workflow, run_group(config, event)
+    runs: list[dict[str, Any]] = []
+    ordered: dict[str, superseding.Order] = {}
+    if group is not None:
+        workflow = labelled(workflow, group)
+        if group.cancel_in_progress:
+            runs = cluster.list_workflows(settings.namespace, group.selector)
+            ordered = superseding.orders(event, runs, files)
+            newer = superseding.newer_commit(ordered)
+            if newer is not None:
+                reason = f"superseded by {newer[:7]}, a newer commit of {group.name}"
+                return _skipped(event, reason, report=False, notes=notes)
     try:
-        created = cluster.create_workflow(result.workflow)
+        created = cluster.create_workflow(workflow)
     except PermanentError as exc:  # the API server refused the manifest itself
         return _rejected(event, [_problem(settings.ci_file, str(exc), "cluster")], notes)
-    meta = result.workflow["metadata"]
+    meta = workflow["metadata"]
     name, namespace = meta.get("name", ""), meta.get("namespace", settings.namespace)
+    older = superseding.older_runs(runs, ordered)
+    stopped = superseding.terminate(
+        cluster, namespace, older, f"superseded by {event.sha[:7]}", frozenset({name})
+    )
+    if stopped:
+        what = group.name if group else ""
+        notes = [*notes, f"concurrency: terminated {', '.join(stopped)} ({what})"]
     return Reply(
         events.PIPELINE_SUBMITTED,
         events.PipelineSubmitted(

@@ -47,6 +47,7 @@ class State(StrEnum):
     FAILURE = "failure"
     ERROR = "error"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"
 
     @property
     def final(self) -> bool:
@@ -120,6 +121,9 @@ def from_workflow(
     status = workflow.get("status") or {}
     phase = status.get("phase") or "Pending"
     pipeline = _describe(_PHASES.get(phase, State.RUNNING), status, "pipeline")
+    cancelled = _cancelled(workflow, pipeline[0])
+    if cancelled is not None:
+        pipeline = (State.CANCELLED, cancelled)
     updates = [Update(context, pipeline[0], pipeline[1], url)]
     nodes = _task_nodes(workflow)
     for task, job in _jobs(workflow).items():
@@ -127,12 +131,30 @@ def from_workflow(
         if node is None:
             state = State.QUEUED if pipeline[0] is State.RUNNING else State.SKIPPED
             text = "queued" if state is State.QUEUED else "not run: the pipeline stopped"
+            if cancelled is not None:
+                state, text = State.CANCELLED, cancelled
             updates.append(Update(f"{context}/{job}", state, text, url))
             continue
         state, text = _describe(_PHASES.get(node.get("phase", ""), State.RUNNING), node, "job")
+        if cancelled is not None and state in (State.FAILURE, State.ERROR, State.RUNNING):
+            state, text = State.CANCELLED, cancelled
         node_url = f"{url}{'&' if '?' in url else '?'}nodeId={node['id']}" if "id" in node else url
         updates.append(Update(f"{context}/{job}", state, text, node_url))
     return event, updates
+
+
+CANCELLED = "knargo.dev/cancelled"
+
+
+def _cancelled(workflow: Mapping[str, Any], state: State) -> str | None:
+    """Why a run that was shut down (`spec.shutdown`) and has ended was cancelled: the
+    `knargo.dev/cancelled` annotation, else "cancelled"; None for any other run."""
+    shutdown = (workflow.get("spec") or {}).get("shutdown")
+    if not shutdown or not state.final or state in (State.SUCCESS, State.SKIPPED):
+        return None
+    annotations = (workflow.get("metadata") or {}).get("annotations") or {}
+    reason = annotations.get(CANCELLED)
+    return f"cancelled: {reason}" if isinstance(reason, str) and reason else "cancelled"
 
 
 def _url(ui_url: str, meta: Mapping[str, Any]) -> str:

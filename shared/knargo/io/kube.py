@@ -188,7 +188,7 @@ class Cluster:
         except TransportError as exc:
             raise TemporaryError(f"Kubernetes API unreachable: {type(exc).__name__}") from None
 
-    def workflows(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+    def list_workflows(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         """The Workflows matching a label selector."""
         try:
             found = self._api.list_namespaced_custom_object(

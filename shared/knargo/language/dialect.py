@@ -387,6 +387,40 @@ def _jobs(value: dict[str, Job]) -> dict[str, Job]:
     return value
 
 
+# --- concurrency: which runs supersede each other ------------------------------------------
+
+CONCURRENCY_VALUES = ("base_branch", "branch", "event", "pull_request", "ref", "tag")
+"""The values a concurrency group may name as `${{ value }}` (knargo.language.concurrency)."""
+_GROUP_VALUE = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
+
+
+def _group(value: str) -> str:
+    if not value.strip():
+        raise user_error("concurrency", "a concurrency group cannot be empty")
+    for found in _GROUP_VALUE.finditer(value):
+        name = found[1]
+        if name not in CONCURRENCY_VALUES:
+            raise user_error(
+                "concurrency",
+                f'unknown value "{name}" in a concurrency group{suggest(name, CONCURRENCY_VALUES)}'
+                f" (expected one of: {quote_list(CONCURRENCY_VALUES)})",
+                found.start(1),
+            )
+    return value
+
+
+class Concurrency(_Model):
+    """Runs of one group supersede each other (by the forge's commit order)."""
+
+    group: Annotated[str, AfterValidator(_group)]
+    """The group's name; `${{ ref }}`, `${{ branch }}`, `${{ tag }}`, `${{ pull_request }}`
+    (the number, empty for pushes), `${{ base_branch }}` and `${{ event }}` (push, tag or
+    pull_request) are replaced by the event's values."""
+    cancel_in_progress: bool = Field(default=False, alias="cancel-in-progress")
+    """Whether a newer run terminates the runs of its group still in progress; without it,
+    they run side by side."""
+
+
 class CiConfig(_Model):
     """A repository's pipeline: `ci.yaml`, version 1."""
 
@@ -420,6 +454,9 @@ class CiConfig(_Model):
         Field(json_schema_extra={"minProperties": 1, "additionalProperties": False}),
     ]
     """The jobs, by id. Without `needs`, jobs run in parallel."""
+    concurrency: Concurrency | None = None
+    """Which runs supersede each other. Without it, a pull request's newer run terminates
+    its older ones, and other runs never cancel each other."""
 
     @property
     def triggers(self) -> Triggers:

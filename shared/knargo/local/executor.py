@@ -67,6 +67,13 @@ class Executor:
         self.processes = Processes()
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self.shut_down: set[str] = set()
+        """Workflows patched with `spec.shutdown` (a superseded run, `/cancel`)."""
+        cluster.patch_watchers.append(self._patched)
+
+    def _patched(self, workflow: dict[str, Any]) -> None:
+        if (workflow.get("spec") or {}).get("shutdown"):
+            self.shut_down.add(workflow["metadata"]["name"])
 
     def submit(self, workflow: dict[str, Any]) -> None:
         run = _Run(self, workflow)
@@ -136,7 +143,7 @@ class _Run:
         with ThreadPoolExecutor(max_workers=max(1, self.options.parallel)) as pool:
             running: dict[Future[str], str] = {}
             while pending or running:
-                for task in self._ready(pending):
+                for task in [] if self._shut_down() else self._ready(pending):
                     pending.remove(task)
                     running[pool.submit(self.task, task)] = task
                 if not running:
@@ -150,10 +157,17 @@ class _Run:
             if p in ("Failed", "Error") and not self._tolerated(t, p)
         ]
         message = f"child '{failed[0]}' failed" if failed else ""
+        if pending and self._shut_down():  # `spec.shutdown: Terminate` (a superseded run)
+            message = "Stopped with strategy 'Terminate'"
         if pending:  # stopped before they could start
             message = message or "stopped: knargo was interrupted"
         phase = "Failed" if message else "Succeeded"
         self.change(lambda s: s.finish(phase, message))
+
+    def _shut_down(self) -> bool:
+        """Whether the Workflow was told to stop (`spec.shutdown`): no task starts any more;
+        tasks already running finish (Argo's Terminate would kill them)."""
+        return self.name in self.executor.shut_down
 
     def _ready(self, pending: list[str]) -> list[str]:
         """Omit the tasks whose finished dependencies did not pass (Argo evaluates a task's
