@@ -97,6 +97,14 @@ class GitEvent(BaseModel):
     """W3C trace context of the delivery, when one is known."""
     received_at: str | None = None
     """When the webhook received the delivery (ISO 8601, UTC), for end-to-end latency."""
+    approved_by: str | None = None
+    """A fork's pull request: the maintainer whose `/ok-to-test` approved this commit (`sha`),
+    so that its jobs get their secrets. Only generate sets it, from an authorized comment."""
+
+    @property
+    def secrets_withheld(self) -> bool:
+        """Whether jobs run without secrets: a fork's commit nobody approved."""
+        return self.fork and self.approved_by is None
 
     @property
     def host(self) -> str:
@@ -217,6 +225,9 @@ class PipelineSkipped(_Reply):
     reason: str
     report: bool = True
     """Whether report posts a passing "skipped" status (not when there is no ci.yaml)."""
+    waiting: bool = False
+    """Nothing runs *yet*: report posts a pending status with the reason (a fork's pull
+    request waiting for `/ok-to-test`)."""
 
 
 class CommentEvent(BaseModel):
@@ -257,6 +268,9 @@ class CommentEvent(BaseModel):
     """W3C trace context of the delivery, when one is known."""
     received_at: str | None = None
     """When the webhook received the delivery (ISO 8601, UTC)."""
+    head_sha: str | None = None
+    """The pull request's head commit when the comment was written, when the payload says
+    (GitLab's `merge_request.last_commit`)."""
 
     @property
     def host(self) -> str:

@@ -200,6 +200,7 @@ def _note(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
         body=note if isinstance(note, str) else "",
         author=req_str(payload, "user", "username"),
         author_id=author_id if _is_int(author_id) else None,
+        head_sha=opt_str(payload, "merge_request", "last_commit", "id"),
     )
 
 

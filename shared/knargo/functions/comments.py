@@ -11,7 +11,9 @@ commands run in order against the pull request's head *as the forge shows it now
   Workflow (with new statuses) and a redelivered comment the same one (409, no second run);
 * `/retest <job>` does the same with only that job and the jobs that need it;
 * `/cancel` terminates every unfinished run of the pull request (`spec.shutdown: Terminate`,
-  what `argo terminate` sets); report then posts their statuses as cancelled.
+  what `argo terminate` sets); report then posts their statuses as cancelled;
+* `/ok-to-test [<sha>]` approves a fork's head commit, pinned to the commit the argument (or
+  GitLab's payload) names, and runs it with secrets (`GitEvent.approved_by`).
 
 Every handled comment is acknowledged by one reply comment that names what was done. Replies
 are built from knargo's own words, job ids, Workflow names and commit ids only: never from an
@@ -20,6 +22,7 @@ error's text, a file's content or a credential.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,6 +39,7 @@ from knargo.translation.concurrency import pull_request_selector
 
 __all__ = ["Conversation", "Handled", "handle_comment", "run_event"]
 
+_SHA = re.compile(r"[0-9a-f]{7,40}")
 WRITE_ACCESS = {
     ForgeKind.GITHUB: "write, maintain or admin permission",
     ForgeKind.GITLAB: "the Developer role or a higher one",
@@ -88,6 +92,13 @@ def handle_comment(
         for command in commands:
             if command.name == "cancel":
                 lines.append(_cancel(comment, settings, cluster))
+            elif command.name == "ok-to-test":
+                line, approved = _ok_to_test(comment, head, command, settings)
+                if approved is not None:
+                    done = generate(approved, settings, catalog, files, cluster)
+                    reply = done if done.type != events.PIPELINE_SKIPPED else reply
+                    line += " " + _retested(command, done, head)
+                lines.append(line)
             else:
                 event = run_event(comment, head, command)
                 done = generate(event, settings, catalog, files, cluster, job=command.argument)
@@ -121,6 +132,28 @@ def run_event(comment: CommentEvent, head: PullHead, command: Command) -> GitEve
         traceparent=comment.traceparent,
         received_at=comment.received_at,
     )
+
+
+def _ok_to_test(
+    comment: CommentEvent, head: PullHead, command: Command, settings: Settings
+) -> tuple[str, GitEvent | None]:
+    """The approved run of a fork's head commit, pinned: to the commit the argument names,
+    else to the head the payload shows (GitLab), else to the head the forge shows now."""
+    if not head.fork:
+        return f"`{command}`: not a pull request from a fork, nothing to approve.", None
+    if settings.fork_pull_requests == "skip":
+        return f"`{command}`: pull requests from forks are not run here.", None
+    pinned = (command.argument or comment.head_sha or "").lower()
+    if command.argument is not None and not _SHA.fullmatch(pinned):
+        return f"`{command}`: name the commit to approve by 7 to 40 hex digits.", None
+    if pinned and not head.sha.lower().startswith(pinned):
+        return (
+            f"`{command}`: the head is now {head.sha[:7]}, not {pinned[:7]}: nothing runs; "
+            "approve the new head after reviewing it.",
+            None,
+        )
+    event = run_event(comment, head, command).model_copy(update={"approved_by": comment.author})
+    return f"`{command}`: approved {head.sha[:7]}, with secrets.", event
 
 
 def _cancel(comment: CommentEvent, settings: Settings, cluster: Workflows) -> str:

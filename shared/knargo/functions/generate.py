@@ -34,6 +34,7 @@ from knargo.translation.templates import LABEL
 __all__ = ["MAX_FILE_BYTES", "Files", "Reply", "Workflows", "generate"]
 
 MAX_FILE_BYTES = 1024 * 1024
+WAITING = "waiting for /ok-to-test by a maintainer"
 
 
 class Files(Protocol):
@@ -93,6 +94,12 @@ def generate(
     (`/retest <job>`)."""
     if event.fork and settings.fork_pull_requests == "skip":
         return _skipped(event, "pull requests from forks are not run (fork_pull_requests: skip)")
+    if event.secrets_withheld and settings.fork_pull_requests == "approve":
+        return Reply(
+            events.PIPELINE_SKIPPED,
+            events.PipelineSkipped(event=event, reason=WAITING, waiting=True),
+            event,
+        )
     file = settings.ci_file
     try:
         content = files.read_file(event, file, MAX_FILE_BYTES)

@@ -91,7 +91,10 @@ def from_rejected(data: PipelineRejected, prefix: str) -> list[Update]:
 
 
 def from_skipped(data: PipelineSkipped, prefix: str) -> list[Update]:
-    """A passing "skipped" status so required checks never hang; nothing without ci.yaml."""
+    """A passing "skipped" status so required checks never hang; nothing without ci.yaml;
+    a pending one with the reason while the run waits (for `/ok-to-test`)."""
+    if data.waiting:
+        return [Update(prefix, State.QUEUED, data.reason)]
     return [Update(prefix, State.SKIPPED, f"skipped: {data.reason}")] if data.report else []
 
 
