@@ -1,4 +1,4 @@
-"""Commands in a pull request comment: `/retest`, `/retest <job>`, `/cancel`, `/ok-to-test`.
+"""Commands in a pull request comment: `/retest [job]`, `/cancel`, `/ok-to-test`, `/approve [job]`.
 
 A command is a line that starts with `/` at its first column, a known name and at most one
 argument: `/retest build` runs `build` again. Anything else is text: an unknown `/word`, a
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 __all__ = ["COMMANDS", "Command", "parse_commands"]
 
-COMMANDS = ("retest", "cancel", "ok-to-test")
+COMMANDS = ("retest", "cancel", "ok-to-test", "approve")
 _LINE = re.compile(r"/(?P<name>[a-z][a-z-]*)(?:[ \t]+(?P<argument>[^\s]+))?[ \t]*")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 

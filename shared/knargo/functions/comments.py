@@ -12,6 +12,8 @@ commands run in order against the pull request's head *as the forge shows it now
 * `/retest <job>` does the same with only that job and the jobs that need it;
 * `/cancel` terminates every unfinished run of the pull request (`spec.shutdown: Terminate`,
   what `argo terminate` sets); report then posts their statuses as cancelled;
+* `/approve [<job>]` resumes the pull request's jobs that wait for approval (all, or the one
+  named), as `argo resume` does (knargo.functions.approvals);
 * `/ok-to-test [<sha>]` approves a fork's head commit, pinned to the commit the argument (or
   GitLab's payload) names, and runs it with secrets (`GitEvent.approved_by`).
 
@@ -29,12 +31,14 @@ from typing import Protocol
 from knargo.config.catalog import SecretCatalog
 from knargo.config.settings import Settings
 from knargo.contract import events
+from knargo.contract.errors import PermanentError
 from knargo.contract.events import CommentEvent, EventKind, ForgeKind, GitEvent
 from knargo.forges import PullHead
 from knargo.formats import naming
+from knargo.functions.approvals import approve
 from knargo.functions.commands import Command, parse_commands
 from knargo.functions.generate import Files, Reply, Workflows, generate
-from knargo.functions.superseding import terminate
+from knargo.functions.superseding import UNFINISHED, terminate
 from knargo.translation.concurrency import pull_request_selector
 
 __all__ = ["Conversation", "Handled", "handle_comment", "run_event"]
@@ -92,6 +96,8 @@ def handle_comment(
         for command in commands:
             if command.name == "cancel":
                 lines.append(_cancel(comment, settings, cluster))
+            elif command.name == "approve":
+                lines.append(_approve(comment, command, settings, cluster))
             elif command.name == "ok-to-test":
                 line, approved = _ok_to_test(comment, head, command, settings)
                 if approved is not None:
@@ -154,6 +160,27 @@ def _ok_to_test(
         )
     event = run_event(comment, head, command).model_copy(update={"approved_by": comment.author})
     return f"`{command}`: approved {head.sha[:7]}, with secrets.", event
+
+
+def _approve(
+    comment: CommentEvent, command: Command, settings: Settings, cluster: Workflows
+) -> str:
+    """Resume the waiting gates of the pull request's unfinished runs (of one job, if named)."""
+    selector = pull_request_selector(comment.forge_name, comment.repository, comment.pr_number)
+    approved: list[str] = []
+    for run in cluster.list_workflows(settings.namespace, selector):
+        name = (run.get("metadata") or {}).get("name", "")
+        if ((run.get("status") or {}).get("phase") or "") not in UNFINISHED:
+            continue
+        try:
+            jobs = approve(cluster, settings.namespace, name, command.argument, comment.author)
+        except PermanentError:
+            return f"`{command}`: `{name}` changed meanwhile; nothing was approved."
+        approved += [f"`{job}` in `{name}`" for job in jobs]
+    if not approved:
+        which = f' named "{command.argument}"' if command.argument else ""
+        return f"`{command}`: no job{which} of this pull request waits for approval."
+    return f"`{command}`: approved {', '.join(approved)}."
 
 
 def _cancel(comment: CommentEvent, settings: Settings, cluster: Workflows) -> str:

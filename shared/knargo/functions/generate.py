@@ -58,6 +58,10 @@ class Workflows(Protocol):
 
     def patch_workflow(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool: ...
 
+    def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def json_patch_workflow(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> bool: ...
+
 
 @dataclass(frozen=True)
 class Reply:

@@ -129,8 +129,12 @@ def from_workflow(
         pipeline = (State.CANCELLED, cancelled)
     updates = [Update(context, pipeline[0], pipeline[1], url)]
     nodes = _task_nodes(workflow)
+    gates = _gates(workflow, nodes)
     for task, job in _jobs(workflow).items():
         node = nodes.get(task)
+        if node is None and job in gates and cancelled is None:
+            updates.append(Update(f"{context}/{job}", *gates[job], url))
+            continue
         if node is None:
             state = State.QUEUED if pipeline[0] is State.RUNNING else State.SKIPPED
             text = "queued" if state is State.QUEUED else "not run: the pipeline stopped"
@@ -147,6 +151,33 @@ def from_workflow(
 
 
 CANCELLED = "knargo.dev/cancelled"
+APPROVAL_FOR = "knargo.dev/approval-for"
+ENVIRONMENT = "knargo.dev/environment"
+"""The annotations of an approval gate's template (knargo.translation.gates)."""
+
+
+def _gates(
+    workflow: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]
+) -> dict[str, tuple[State, str]]:
+    """Job id → what its approval gate says, for the gates that have a node: waiting, or
+    failed (the run's deadline passed while it waited)."""
+    spec = workflow.get("spec") or {}
+    found = {}
+    for template in spec.get("templates") or []:
+        annotations = (template.get("metadata") or {}).get("annotations") or {}
+        job, node = annotations.get(APPROVAL_FOR), nodes.get(template.get("name", ""))
+        if not job or node is None:
+            continue
+        environment = annotations.get(ENVIRONMENT)
+        where = f" ({environment})" if environment else ""
+        phase = node.get("phase") or "Running"
+        if phase == "Running":
+            found[job] = (State.QUEUED, f"waiting for approval{where}")
+        elif phase in ("Failed", "Error"):
+            message = node.get("message") or ""
+            why = "not approved in time" if "deadline" in message.lower() else message
+            found[job] = (State.FAILURE, f"{why or 'not approved'}{where}")
+    return found
 
 
 def _cancelled(workflow: Mapping[str, Any], state: State) -> str | None:
@@ -182,9 +213,9 @@ def _task_nodes(workflow: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     nodes = (workflow.get("status") or {}).get("nodes") or {}
     found = {}
     for node in nodes.values():
-        if node.get("type") in ("Pod", "Retry", "Skipped") and node.get("displayName") == (
-            node.get("templateName")
-        ):
+        if node.get("type") in ("Pod", "Retry", "Skipped", "Suspend") and node.get(
+            "displayName"
+        ) == (node.get("templateName")):
             found[node["displayName"]] = node
     return found
 

@@ -209,6 +209,15 @@ class Cluster:
     def patch_workflow(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool:
         """Merge `patch` into the Workflow (e.g. `spec.shutdown`, the way `argo terminate`
         does); False when it is gone."""
+        return self._patch_workflow(namespace, name, dict(patch), "application/merge-patch+json")
+
+    def json_patch_workflow(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> bool:
+        """Apply a JSON patch (RFC 6902) to the Workflow; its `test` operations make it
+        conditional (the API server answers 422 when one fails: PermanentError). False when
+        the Workflow is gone."""
+        return self._patch_workflow(namespace, name, ops, "application/json-patch+json")
+
+    def _patch_workflow(self, namespace: str, name: str, body: Any, content_type: str) -> bool:
         try:
             self._api.patch_namespaced_custom_object(
                 GROUP,
@@ -216,9 +225,9 @@ class Cluster:
                 namespace,
                 "workflows",
                 name,
-                dict(patch),
+                body,
                 field_manager=FIELD_MANAGER,
-                _content_type="application/merge-patch+json",
+                _content_type=content_type,
                 _request_timeout=TIMEOUT,
             )
         except ApiException as exc:

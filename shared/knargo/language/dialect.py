@@ -310,6 +310,28 @@ class Job(_Model):
     """Run only when this condition holds, e.g. `event == 'tag'` (see docs/ci-yaml.md)."""
     working_directory: str | None = Field(default=None, alias="working-directory")
     """Directory, relative to the checkout, the script starts in."""
+    approval: bool = False
+    """Wait for a person's approval before the job starts: `/approve` in the pull request,
+    or `knargo approve` (see docs/ci-yaml.md)."""
+    environment: str | None = None
+    """A deployment environment, e.g. `production`: the job waits for approval as with
+    `approval: true`, and its status names the environment."""
+
+    @property
+    def gated(self) -> bool:
+        """Whether the job waits for approval."""
+        return self.approval or self.environment is not None
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str | None) -> str | None:
+        if value is not None and not _ENVIRONMENT.fullmatch(value):
+            raise user_error(
+                "environment",
+                f'invalid environment "{value}" (letters, digits, ".", "_" and "-", '
+                "at most 63, starting with a letter or digit)",
+            )
+        return value
 
     @field_validator("image")
     @classmethod
@@ -386,6 +408,8 @@ def _jobs(value: dict[str, Job]) -> dict[str, Job]:
         raise user_error("jobs", '"jobs" must define at least one job')
     return value
 
+
+_ENVIRONMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 # --- concurrency: which runs supersede each other ------------------------------------------
 

@@ -163,6 +163,8 @@ class Template(TypedDict):
     tolerations: NotRequired[list[Toleration]]
     activeDeadlineSeconds: NotRequired[str]
     retryStrategy: NotRequired[RetryStrategy]
+    suspend: NotRequired[dict[str, str]]
+    """An approval gate: the node waits until resumed (knargo.translation.gates)."""
 
 
 class PodGC(TypedDict):

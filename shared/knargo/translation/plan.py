@@ -23,6 +23,7 @@ from knargo.language import conditions
 from knargo.language.dialect import CiConfig, Job
 from knargo.translation import manifests
 from knargo.translation.filters import decide
+from knargo.translation.gates import add_gates
 from knargo.translation.templates import LABEL, SpecBuilder
 
 __all__ = ["Plan", "PlannedJob", "plan", "translate"]
@@ -128,6 +129,7 @@ def plan(
         "metadata": {"name": name, "namespace": settings.namespace, **run},
         "spec": builder.spec(jobs, kind),
     }
+    add_gates(workflow["spec"], jobs, builder.names)
     too_large = _too_large([workflow, *crons])
     if too_large:
         return Plan(rejected=too_large, notes=notes)
