@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from knargo.contract import events
 from knargo.contract.events import Envelope, GitEvent
-from knargo.functions.status import GIT_EVENT
+from knargo.functions.status import APPROVAL_FOR, GIT_EVENT
 from knargo.local.cluster import LocalCluster
 from knargo.local.engine import Engine
 from knargo.local.nodes import WorkflowStatus
@@ -51,6 +51,9 @@ class Options:
     backoff_scale: float = 0.1
     """Retry backoffs are multiplied by this (a local run should not wait 10 s)."""
     max_backoff: float = 5.0
+    approve: Callable[[str, str], bool] | None = None
+    """Asked (workflow name, job id) when a job waits for approval; True approves. Without
+    it, a gate waits until the Workflow's node is resumed (`knargo approve`, `/approve`)."""
 
 
 def log_path(runs: Path, workflow: str, task: str) -> Path:
@@ -67,13 +70,30 @@ class Executor:
         self.processes = Processes()
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._resume = threading.Condition()
+        self._resumed: set[tuple[str, str]] = set()
         self.shut_down: set[str] = set()
         """Workflows patched with `spec.shutdown` (a superseded run, `/cancel`)."""
         cluster.patch_watchers.append(self._patched)
 
     def _patched(self, workflow: dict[str, Any]) -> None:
+        name = workflow["metadata"]["name"]
         if (workflow.get("spec") or {}).get("shutdown"):
-            self.shut_down.add(workflow["metadata"]["name"])
+            self.shut_down.add(name)
+        with self._resume:
+            for node_id, node in ((workflow.get("status") or {}).get("nodes") or {}).items():
+                if node.get("type") == "Suspend" and node.get("phase") == "Succeeded":
+                    self._resumed.add((name, node_id))
+            self._resume.notify_all()
+
+    def resumed(self, workflow: str, node: str) -> bool:
+        """Wait until the gate `node` is resumed (True), or the run stops (False)."""
+        with self._resume:
+            while (workflow, node) not in self._resumed:
+                if workflow in self.shut_down or self.processes.stopped.is_set():
+                    return False
+                self._resume.wait(0.2)
+            return True
 
     def submit(self, workflow: dict[str, Any]) -> None:
         run = _Run(self, workflow)
@@ -205,6 +225,8 @@ class _Run:
 
     def task(self, task: str) -> str:
         template = self.templates[self.tasks[task]["template"]]
+        if "suspend" in template:
+            return self._gate(task, template)
         pod = prepare(template, self.scope, self.options.secrets, self.options.base_env)
         retry = template.get("retryStrategy") or {}
         parents = self._parents(task)
@@ -223,6 +245,20 @@ class _Run:
                 break
         message = self.status.nodes[node].get("message", "")
         self.change(lambda s: s.set(group, phase, message))
+        return phase
+
+    def _gate(self, task: str, template: Mapping[str, Any]) -> str:
+        """An approval gate: a Suspend node, Running until approved (Succeeded) or refused."""
+        job = ((template.get("metadata") or {}).get("annotations") or {}).get(APPROVAL_FOR, task)
+        node = self.node_of[task] = self._add(task, "Suspend", self._parents(task))
+        self.change(lambda s: s.set(node, "Running"))
+        ask = self.options.approve
+        approved = (
+            ask(self.name, job) if ask is not None else self.executor.resumed(self.name, node)
+        )
+        phase = "Succeeded" if approved else "Failed"
+        message = "Resumed by: knargo run" if approved else "not approved"
+        self.change(lambda s: s.set(node, phase, message))
         return phase
 
     def _add(self, task: str, kind: str, parents: list[str], attempt: int | None = None) -> str:
