@@ -157,22 +157,37 @@ def test_comments_on_issues_and_edits_are_ignored(case: Case) -> None:
         assert isinstance(module.parse(headers, payload, forge, "d"), Ignored)
 
 
-def test_the_webhook_publishes_a_signed_comment(tmp_path: Path, monkeypatch: Any) -> None:
+WEBHOOK_FORGES = {"github": "github", "gitlab": "gitlab", "gitea": "gitea"}
+"""The forge of tests/deliveries.py whose host each captured payload's repository is on."""
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.forge)
+def test_the_webhook_verifies_and_publishes_each_forges_comment(
+    case: Case, tmp_path: Path, monkeypatch: Any
+) -> None:
     from deliveries import signed, webhook_client
     from sink import running_sink
 
-    body = json.dumps(CASES[0].payload("/retest")).encode()
+    body = json.dumps(case.payload("/retest")).encode()
     with running_sink() as sink:
         client = webhook_client(tmp_path, sink, monkeypatch)
-        answer = client.post(
-            "/", data=body, headers=signed("github", "github", "issue_comment", body)
-        )
+        headers = signed(case.forge, WEBHOOK_FORGES[case.forge], case.event, body)
+        answer = client.post("/", data=body, headers=headers)
         assert answer.status_code == 202, answer.get_json()
-        bad = signed("github", "github", "issue_comment", body + b" ")
+        bad = dict(headers)
+        for name in ("X-Hub-Signature-256", "X-Gitea-Signature", "X-Gitlab-Token"):
+            if name in bad:
+                bad[name] = bad[name][:-2] + "00"
         assert client.post("/", data=body, headers=bad).status_code == 401
         published = list(sink.events)
     assert [e.type for e in published] == [events.GIT_COMMENT]
-    assert CommentEvent.model_validate(published[0].data).body == "/retest"
+    comment = CommentEvent.model_validate(published[0].data)
+    assert (comment.body, comment.author, comment.pr_number) == (
+        "/retest",
+        case.author,
+        case.number,
+    )
+    assert published[0].subject == f"pull/{case.number}"
 
 
 # --- commands through generate ---------------------------------------------------------------
