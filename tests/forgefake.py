@@ -1036,6 +1036,52 @@ def _comment_on(call: _Call, name: str, limit: int) -> Reply:
     )
 
 
+LIST_QUERIES: dict[str, dict[str, tuple[str, ...] | None]] = {
+    # None: any value of the documented type (checked below); a tuple: the allowed values.
+    "github": {"since": None, "per_page": None, "page": None},
+    "gitlab": {"sort": ("asc", "desc"), "order_by": ("created_at", "updated_at"),
+               "per_page": None, "page": None},
+    "gitea": {"since": None, "before": None, "page": None, "limit": None},
+}  # fmt: skip
+"""The documented query parameters of listing a pull request's comments (same sources as
+CONVERSATION_OPERATIONS): anything else is a violation."""
+
+
+def _list_comments(call: _Call, name: str) -> Reply:
+    if _pull_of(call, name) is None:
+        return _not_found(call, "Not found")
+    for key, value in call.query.items():
+        allowed = LIST_QUERIES[call.forge].get(key, ())
+        if allowed == ():
+            call.violation(f"query parameter {key!r} is not documented for listing comments")
+        elif allowed is not None and value not in allowed:
+            call.violation(f"query parameter {key}={value!r} is not one of {allowed}")
+        elif key in ("per_page", "page", "limit") and not value.isdigit():
+            call.violation(f"query parameter {key}={value!r} is not an integer")
+        elif key in ("since", "before") and not re.fullmatch(
+            r"\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-][\d:]+)", value
+        ):
+            call.violation(f"query parameter {key}={value!r} is not an ISO 8601 time")
+    with call.fake.lock:
+        texts = list(call.repo.comments.get(int(call.params[name]), []))
+    entries = [{"id": i + 1, "body": text} for i, text in enumerate(texts)]
+    if call.query.get("sort") == "desc":
+        entries.reverse()
+    return 200, entries, {}
+
+
+def gh_comments(call: _Call) -> Reply:
+    return _list_comments(call, "issue_number")
+
+
+def gl_notes(call: _Call) -> Reply:
+    return _list_comments(call, "merge_request_iid")
+
+
+def gt_comments(call: _Call) -> Reply:
+    return _list_comments(call, "index")
+
+
 def gh_comment(call: _Call) -> Reply:
     return _comment_on(call, "issue_number", GITHUB_COMMENT_MAX)
 
@@ -1097,11 +1143,13 @@ CONVERSATION_ROUTES = {
         _Route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", gh_pull),
         _Route("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", gh_permission),
         _Route("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", gh_comment),
+        _Route("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", gh_comments),
     ),
     "gitlab": (
         _Route("GET", "/projects/{id}/merge_requests/{merge_request_iid}", gl_merge_request),
         _Route("GET", "/projects/{id}/members/all/{user_id}", gl_member),
         _Route("POST", "/projects/{id}/merge_requests/{merge_request_iid}/notes", gl_note),
+        _Route("GET", "/projects/{id}/merge_requests/{merge_request_iid}/notes", gl_notes),
     ),
     "gitea": (
         _Route("GET", "/repos/{owner}/{repo}/pulls/{index}", gt_pull),
@@ -1111,6 +1159,7 @@ CONVERSATION_ROUTES = {
             gt_permission,
         ),
         _Route("POST", "/repos/{owner}/{repo}/issues/{index}/comments", gt_comment),
+        _Route("GET", "/repos/{owner}/{repo}/issues/{index}/comments", gt_comments),
     ),
 }
 

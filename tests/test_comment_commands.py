@@ -61,11 +61,19 @@ class Case:
         return data
 
     def comment(self, text: str, delivery: str = "delivery-1") -> CommentEvent:
+        """The captured comment with `text`; another `delivery` is another comment (its id
+        is derived from the delivery), the same one a redelivery."""
         module = {"github": github, "gitlab": gitlab, "gitea": gitea}[self.forge].WEBHOOKS
         header = {"github": "X-GitHub-Event", "gitlab": "X-Gitlab-Event"}
         headers = Headers({header.get(self.forge, "X-Gitea-Event"): self.event})
         forge = Forge(name=self.forge, kind=ForgeKind(self.forge), api_url="x", web_url="x")
-        parsed = module.parse(headers, self.payload(text), forge, delivery)
+        payload = self.payload(text)
+        ident = 1000 + int.from_bytes(delivery.encode()[-4:], "big") % 10**6
+        if self.forge == "gitlab":
+            payload["object_attributes"]["id"] = ident
+        else:
+            payload["comment"]["id"] = ident
+        parsed = module.parse(headers, payload, forge, delivery)
         assert isinstance(parsed, CommentEvent), parsed
         return parsed
 
@@ -197,16 +205,16 @@ def test_the_webhook_verifies_and_publishes_each_forges_comment(
 def test_retest_runs_the_head_commit_again_as_a_new_run(env: Env, case: Case) -> None:
     prepare(env, case, WRITE[case.forge])
     first = reply_of(send(env, case.comment("/retest", "delivery-1")))
-    again = reply_of(send(env, case.comment("/retest", "delivery-1")))  # redelivered
+    again = send(env, case.comment("/retest", "delivery-1"))  # redelivered: answered already
     second = reply_of(send(env, case.comment("thanks!\n/retest", "delivery-2")))
-    assert first and again and second
+    assert first and second and again.status_code == 202
     assert first.type == events.PIPELINE_SUBMITTED
-    assert first.data["workflow"] == again.data["workflow"] != second.data["workflow"]
-    assert (first.data["created"], again.data["created"]) == (True, False)
+    assert first.data["workflow"] != second.data["workflow"]
+    assert first.data["created"] is True
     assert first.data["event"]["sha"] == HEAD and first.data["event"]["sender"] == case.author
     assert len(env.workflows()) == 2
     replies = env.forge.comments(case.forge, case.repo, case.number)
-    assert len(replies) == 3 and all(r.startswith(f"@{case.author}:") for r in replies)
+    assert len(replies) == 2 and all(r.startswith(f"@{case.author}:") for r in replies)
     assert f"`/retest`: started `{first.data['workflow']}` for {HEAD[:7]}" in replies[0]
 
 
@@ -254,6 +262,7 @@ def test_without_write_access_nothing_runs_and_one_reply_says_why(
 ) -> None:
     prepare(env, case, READ[case.forge])
     assert send(env, case.comment(command)).status_code == 202
+    assert send(env, case.comment(command)).status_code == 202  # redelivered
     assert env.workflows() == []
     (reply,) = env.forge.comments(case.forge, case.repo, case.number)
     assert reply.startswith(f"@{case.author}: `{command}` not run: commands need ")

@@ -62,7 +62,7 @@ def comment(
         clone_url="https://github.com/acme/api.git",
         default_branch="main",
         pr_number=7,
-        comment_id="99",
+        comment_id=f"99-{delivery}",
         body=text,
         author=author,
         delivery_id=delivery,

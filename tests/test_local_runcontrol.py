@@ -64,7 +64,7 @@ def comment(event: GitEvent, text: str, delivery: str) -> CommentEvent:
         clone_url=event.clone_url,
         default_branch=event.default_branch,
         pr_number=event.pr_number or 0,
-        comment_id="1",
+        comment_id=delivery,
         body=text,
         author="me",
         delivery_id=delivery,

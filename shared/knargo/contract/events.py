@@ -271,6 +271,8 @@ class CommentEvent(BaseModel):
     head_sha: str | None = None
     """The pull request's head commit when the comment was written, when the payload says
     (GitLab's `merge_request.last_commit`)."""
+    created_at: str | None = None
+    """When the comment was written, as the forge wrote it."""
 
     @property
     def host(self) -> str:

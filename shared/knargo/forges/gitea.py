@@ -29,6 +29,7 @@ from knargo.forges.payload import (
     Ignored,
     Parsed,
     PullHead,
+    bodies_of,
     body_digest,
     changed_paths,
     hmac_sha256_hex,
@@ -200,6 +201,7 @@ def _comment(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Pars
         comment_id=str(req_int(comment, "id")),
         body=body if isinstance(body, str) else "",
         author=opt_str(comment, "user", "login") or req_str(comment, "user", "username"),
+        created_at=opt_str(comment, "created_at"),
     )
 
 
@@ -404,6 +406,20 @@ class GiteaConversations:
             f"comment on pull request {number} of {repository}",
         )
         return post_json(request, {"body": text})
+
+    def comments(
+        self, forge: Forge, token: str | None, repository: str, number: int, since: str | None
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/issues/{number}/comments",
+            f"read the comments of pull request {number} of {repository}",
+            {"since": since} if since else {},
+        )
+
+    def comment_bodies(self, body: Any) -> list[str]:
+        return bodies_of(body)
 
 
 CONVERSATIONS = GiteaConversations()

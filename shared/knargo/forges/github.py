@@ -26,6 +26,7 @@ from knargo.forges.payload import (
     Parsed,
     Ping,
     PullHead,
+    bodies_of,
     body_digest,
     changed_paths,
     hmac_sha256_hex,
@@ -110,6 +111,7 @@ def _comment(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Pars
         comment_id=str(req_int(comment, "id")),
         body=comment.get("body") if isinstance(comment.get("body"), str) else "",
         author=req_str(comment, "user", "login"),
+        created_at=opt_str(comment, "created_at"),
     )
 
 
@@ -375,6 +377,20 @@ class GitHubConversations:
             f"comment on pull request {number} of {repository}",
         )
         return post_json(request, {"body": text})
+
+    def comments(
+        self, forge: Forge, token: str | None, repository: str, number: int, since: str | None
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/issues/{number}/comments",
+            f"read the comments of pull request {number} of {repository}",
+            {"per_page": "100", **({"since": since} if since else {})},
+        )
+
+    def comment_bodies(self, body: Any) -> list[str]:
+        return bodies_of(body)
 
 
 CONVERSATIONS = GitHubConversations()

@@ -26,6 +26,7 @@ from knargo.forges.payload import (
     Parsed,
     PayloadError,
     PullHead,
+    bodies_of,
     body_digest,
     changed_paths,
     opt_str,
@@ -201,6 +202,7 @@ def _note(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
         author=req_str(payload, "user", "username"),
         author_id=author_id if _is_int(author_id) else None,
         head_sha=opt_str(payload, "merge_request", "last_commit", "id"),
+        created_at=opt_str(attributes, "created_at"),
     )
 
 
@@ -409,6 +411,20 @@ class GitLabConversations:
             f"comment on merge request !{number} of {repository}",
         )
         return post_json(request, {"body": text})
+
+    def comments(
+        self, forge: Forge, token: str | None, repository: str, number: int, since: str | None
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/projects/{quote(repository, safe='')}/merge_requests/{number}/notes",
+            f"read the comments of pull request {number} of {repository}",
+            {"sort": "desc", "order_by": "created_at", "per_page": "100"},
+        )
+
+    def comment_bodies(self, body: Any) -> list[str]:
+        return bodies_of(body)
 
 
 CONVERSATIONS = GitLabConversations()

@@ -30,6 +30,7 @@ __all__ = [
     "PullHead",
     "StatusApi",
     "Webhooks",
+    "bodies_of",
     "body_digest",
     "changed_paths",
     "hmac_sha256_hex",
@@ -277,6 +278,12 @@ def changed_paths(commits: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
+def bodies_of(entries: Any) -> list[str]:
+    """The `body` texts of a list of comments (GitHub, Gitea) or notes (GitLab)."""
+    found = entries if isinstance(entries, list) else []
+    return [e["body"] for e in found if isinstance(e, Mapping) and isinstance(e.get("body"), str)]
+
+
 def paths_of(entries: Any, *keys: str) -> list[str]:
     """The string values of `keys` in a list of objects (e.g. `filename`, `previous_filename`)."""
     found: list[str] = []
@@ -327,4 +334,15 @@ class ConversationApi(Protocol):
         self, forge: Forge, token: str | None, repository: str, number: int, text: str
     ) -> ApiRequest:
         """Post `text` as a new comment on the pull request."""
+        ...
+
+    def comments(
+        self, forge: Forge, token: str | None, repository: str, number: int, since: str | None
+    ) -> ApiRequest:
+        """The pull request's newest comments (those since `since`, where the forge can
+        filter), to find knargo's reply to a comment."""
+        ...
+
+    def comment_bodies(self, body: Any) -> list[str]:
+        """The texts of a `comments` answer."""
         ...

@@ -17,7 +17,9 @@ commands run in order against the pull request's head *as the forge shows it now
 * `/ok-to-test [<sha>]` approves a fork's head commit, pinned to the commit the argument (or
   GitLab's payload) names, and runs it with secrets (`GitEvent.approved_by`).
 
-Every handled comment is acknowledged by one reply comment that names what was done. Replies
+Every handled comment is acknowledged by one reply comment that names what was done, and
+at most one: a comment whose reply is on the forge already (found by the reply's marker
+among the pull request's newest comments) is a redelivery and does nothing. Replies
 are built from knargo's own words, job ids, Workflow names and commit ids only: never from an
 error's text, a file's content or a credential.
 """
@@ -58,13 +60,16 @@ class Conversation(Protocol):
 
     def reply(self, comment: CommentEvent, text: str) -> None: ...
 
+    def replied(self, comment: CommentEvent, marker: str) -> bool: ...
+
 
 @dataclass(frozen=True)
 class Handled:
     """What a comment did: `reply` is the pipeline reply for report (from a `/retest`)."""
 
     outcome: str
-    """`no-command`, `refused` or `done`."""
+    """`no-command`, `answered` (a redelivered comment knargo replied to), `refused` or
+    `done`."""
     commands: list[str] = field(default_factory=list)
     reply: Reply | None = None
     answer: str = ""
@@ -83,6 +88,8 @@ def handle_comment(
     names = [str(command) for command in commands]
     if not commands:
         return Handled("no-command")
+    if conversation.replied(comment, _marker(comment).strip()):
+        return Handled("answered", names)  # a redelivery: its reply is on the forge
     if not conversation.can_write(comment):
         answer = _refusal(comment, names)
         conversation.reply(comment, answer)

@@ -434,6 +434,15 @@ class ConversationClient:
         except PayloadError as exc:
             raise ForgeError(f"{request.operation}: {exc}") from None
 
+    def replied(self, comment: CommentEvent, marker: str) -> bool:
+        """Whether a comment of the pull request since `comment` holds `marker`."""
+        forge, token, api = self._where(comment)
+        request = api.comments(
+            forge, token, comment.repository, comment.pr_number, comment.created_at
+        )
+        body = self.client.send(request, forge=forge.name, kind="comments").json()
+        return any(marker in text for text in api.comment_bodies(body))
+
     def reply(self, comment: CommentEvent, text: str) -> None:
         forge, token, api = self._where(comment)
         request = api.comment(forge, token, comment.repository, comment.pr_number, text)

@@ -53,6 +53,14 @@ class LocalConversation:
             open=True,
         )
 
+    def replied(self, comment: CommentEvent, marker: str) -> bool:
+        if not self.path.exists():
+            return False
+        with self._lock:
+            return any(
+                marker in line for line in self.path.read_text(encoding="utf-8").splitlines()
+            )
+
     def reply(self, comment: CommentEvent, text: str) -> None:
         line = {"pull_request": comment.pr_number, "in_reply_to": comment.comment_id, "body": text}
         with self._lock:
