@@ -75,6 +75,7 @@ DELIVERY=knative/patches/delivery.yaml
 TRIGGERS=(
   "generate-git-push dev.knargo.git.push generate"
   "generate-git-pull-request dev.knargo.git.pull_request generate"
+  "generate-git-comment dev.knargo.git.comment generate"
   "report-pipeline-submitted dev.knargo.pipeline.submitted report"
   "report-pipeline-rejected dev.knargo.pipeline.rejected report"
   "report-pipeline-skipped dev.knargo.pipeline.skipped report"

@@ -111,6 +111,15 @@ class _Injection:
     body: Any
 
 
+@dataclass(frozen=True)
+class _Pull:
+    sha: str
+    ref: str
+    base: str
+    head_repo: str | None  # None: the base repository itself
+    state: str
+
+
 @dataclass
 class _Repo:
     name: str
@@ -125,6 +134,9 @@ class _Repo:
     pulls: dict[int, list[Change]] = field(default_factory=dict)
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     posted: dict[str, list[Status]] = field(default_factory=dict)
+    heads: dict[int, _Pull] = field(default_factory=dict)
+    members: dict[str, tuple[Any, int]] = field(default_factory=dict)  # user: (level, id)
+    comments: dict[int, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -918,7 +930,244 @@ GITEA_ROUTES = (
     _Route("GET", "/repos/{owner}/{repo}/commits/{ref+}/statuses", gt_list_statuses),
 )
 
-ROUTES = {"github": GITHUB_ROUTES, "gitlab": GITLAB_ROUTES, "gitea": GITEA_ROUTES}
+
+# ---------------------------------------------------------------- conversations (no fixture)
+
+CONVERSATION_OPERATIONS: dict[str, dict[str, str]] = {
+    "github": {
+        "pull": "https://docs.github.com/rest/pulls/pulls#get-a-pull-request",
+        "permission": "https://docs.github.com/rest/collaborators/collaborators"
+        "#get-repository-permissions-for-a-user",
+        "comment": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+    },
+    "gitlab": {
+        "pull": "https://docs.gitlab.com/api/merge_requests/#get-single-mr",
+        "permission": "https://docs.gitlab.com/api/members/"
+        "#get-a-member-of-a-group-or-project-including-inherited-and-invited-members",
+        "comment": "https://docs.gitlab.com/api/notes/#create-new-merge-request-note",
+    },
+    "gitea": {
+        "pull": "Gitea's swagger, repoGetPullRequest",
+        "permission": "Gitea's swagger, repoGetRepoPermissions",
+        "comment": "Gitea's swagger, issueCreateComment (CreateIssueCommentOption: body required)",
+    },
+}
+"""The operations comment commands call, not in ../shared/fixtures/api/: where each forge
+describes them. What the fake checks: the path's ids (GitLab's are integers), a JSON object
+body with a non-empty string `body` (GitHub: at most 65,536 characters, "Create an issue
+comment"; GitLab: at most 1,000,000, `Note::MAX_NOTE_LENGTH`), a known pull request, and a
+known user (GitHub and Gitea answer 404 for a user that does not exist, GitLab for one that
+is no member)."""
+
+GITHUB_COMMENT_MAX = 65536
+GITLAB_NOTE_MAX = 1_000_000
+_LEGACY = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read"}
+
+
+def _pull_of(call: _Call, name: str) -> _Pull | None:
+    number = call.params[name]
+    if not number.isdigit():
+        call.violation(f"path parameter {name}={number!r} is not an integer")
+        return None
+    return call.repo.heads.get(int(number))
+
+
+def _comment_body(call: _Call, limit: int) -> str | Reply:
+    """The `body` of a comment request, or the forge's refusal."""
+    try:
+        data = json.loads(call.body or b"null")
+    except ValueError:
+        return _error(call, 400, "Problems parsing JSON")
+    text = data.get("body") if isinstance(data, dict) else None
+    status = {"github": 422, "gitlab": 400, "gitea": 422}[call.forge]
+    if not isinstance(text, str) or not text.strip():
+        call.violation("a comment needs a non-empty string `body`")
+        return _error(
+            call, status, "body is missing" if call.forge == "gitlab" else "Validation Failed"
+        )
+    if len(text) > limit:
+        call.violation(f"a comment of {len(text)} characters (at most {limit})")
+        return _error(call, status, f"body is too long (maximum is {limit} characters)")
+    return text
+
+
+def _store_comment(call: _Call, number: int, text: str) -> int:
+    with call.fake.lock:
+        call.repo.comments.setdefault(number, []).append(text)
+    return call.fake.next_id()
+
+
+def gh_pull(call: _Call) -> Reply:
+    pull = _pull_of(call, "pull_number")
+    if pull is None:
+        return _not_found(call)
+    head_repo = {"full_name": pull.head_repo or call.repo.name}
+    body = {"number": int(call.params["pull_number"]), "state": pull.state}
+    body |= {"head": {"ref": pull.ref, "sha": pull.sha, "repo": head_repo}}
+    return 200, body | {"base": {"ref": pull.base, "repo": {"full_name": call.repo.name}}}, {}
+
+
+def gh_permission(call: _Call) -> Reply:
+    user = call.params["username"]
+    member = call.repo.members.get(user.lower())
+    if member is None:
+        return _not_found(call)
+    role = str(member[0])
+    body = {"permission": _LEGACY.get(role, "none" if role == "none" else "read")}
+    return 200, body | {"role_name": role, "user": {"login": user}}, {}
+
+
+def _comment_on(call: _Call, name: str, limit: int) -> Reply:
+    """Create a comment on the pull request whose number is the path parameter ``name``."""
+    if _pull_of(call, name) is None:
+        return _not_found(call, "Not found")
+    if call.forge == "gitea" and "json" not in call.headers.get("content-type", ""):
+        call.violation("body sent without Content-Type: application/json")
+        return 400, {"message": "Bad Request"}, {}
+    text = _comment_body(call, limit)
+    if not isinstance(text, str):
+        return text
+    ident = _store_comment(call, int(call.params[name]), text)
+    author = {"login": "knargo"} if call.forge != "gitlab" else {"username": "knargo"}
+    return (
+        201,
+        {"id": ident, "body": text, "user" if call.forge != "gitlab" else "author": author},
+        {},
+    )
+
+
+LIST_QUERIES: dict[str, dict[str, tuple[str, ...] | None]] = {
+    # None: any value of the documented type (checked below); a tuple: the allowed values.
+    "github": {"since": None, "per_page": None, "page": None},
+    "gitlab": {"sort": ("asc", "desc"), "order_by": ("created_at", "updated_at"),
+               "per_page": None, "page": None},
+    "gitea": {"since": None, "before": None, "page": None, "limit": None},
+}  # fmt: skip
+"""The documented query parameters of listing a pull request's comments (same sources as
+CONVERSATION_OPERATIONS): anything else is a violation."""
+
+
+def _list_comments(call: _Call, name: str) -> Reply:
+    if _pull_of(call, name) is None:
+        return _not_found(call, "Not found")
+    for key, value in call.query.items():
+        allowed = LIST_QUERIES[call.forge].get(key, ())
+        if allowed == ():
+            call.violation(f"query parameter {key!r} is not documented for listing comments")
+        elif allowed is not None and value not in allowed:
+            call.violation(f"query parameter {key}={value!r} is not one of {allowed}")
+        elif key in ("per_page", "page", "limit") and not value.isdigit():
+            call.violation(f"query parameter {key}={value!r} is not an integer")
+        elif key in ("since", "before") and not re.fullmatch(
+            r"\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-][\d:]+)", value
+        ):
+            call.violation(f"query parameter {key}={value!r} is not an ISO 8601 time")
+    with call.fake.lock:
+        texts = list(call.repo.comments.get(int(call.params[name]), []))
+    entries = [{"id": i + 1, "body": text} for i, text in enumerate(texts)]
+    if call.query.get("sort") == "desc":
+        entries.reverse()
+    return 200, entries, {}
+
+
+def gh_comments(call: _Call) -> Reply:
+    return _list_comments(call, "issue_number")
+
+
+def gl_notes(call: _Call) -> Reply:
+    return _list_comments(call, "merge_request_iid")
+
+
+def gt_comments(call: _Call) -> Reply:
+    return _list_comments(call, "index")
+
+
+def gh_comment(call: _Call) -> Reply:
+    return _comment_on(call, "issue_number", GITHUB_COMMENT_MAX)
+
+
+def gl_merge_request(call: _Call) -> Reply:
+    pull = _pull_of(call, "merge_request_iid")
+    if pull is None:
+        return _not_found(call, "Not found")
+    source = call.fake.project_id(pull.head_repo) if pull.head_repo else call.repo.project_id
+    body = {"iid": int(call.params["merge_request_iid"]), "sha": pull.sha, "state": pull.state}
+    body |= {"source_branch": pull.ref, "target_branch": pull.base}
+    return 200, body | {"source_project_id": source, "target_project_id": call.repo.project_id}, {}
+
+
+def gl_member(call: _Call) -> Reply:
+    user_id = call.params["user_id"]
+    if not user_id.isdigit():
+        call.violation(f"path parameter user_id={user_id!r} is not an integer")
+        return 400, {"error": "user_id is invalid"}, {}
+    found = [(u, m) for u, m in call.repo.members.items() if m[1] == int(user_id)]
+    if not found:
+        return _not_found(call)
+    user, (level, ident) = found[0]
+    return 200, {"id": ident, "username": user, "access_level": level, "state": "active"}, {}
+
+
+def gl_note(call: _Call) -> Reply:
+    return _comment_on(call, "merge_request_iid", GITLAB_NOTE_MAX)
+
+
+def gt_pull(call: _Call) -> Reply:
+    pull = _pull_of(call, "index")
+    if pull is None:
+        return _not_found(call)
+    base_id = call.repo.project_id or 1
+    head_id = base_id if pull.head_repo is None else base_id + 1000
+    head = {"ref": pull.ref, "sha": pull.sha, "repo_id": head_id}
+    head["repo"] = {"full_name": pull.head_repo or call.repo.name}
+    base = {"ref": pull.base, "repo_id": base_id, "repo": {"full_name": call.repo.name}}
+    body = {"number": int(call.params["index"]), "state": pull.state}
+    return 200, body | {"head": head, "base": base}, {}
+
+
+def gt_permission(call: _Call) -> Reply:
+    user = call.params["collaborator"]
+    member = call.repo.members.get(user.lower())
+    if member is None:
+        return _not_found(call)
+    level = str(member[0])
+    return 200, {"permission": level, "role_name": level, "user": {"login": user}}, {}
+
+
+def gt_comment(call: _Call) -> Reply:
+    return _comment_on(call, "index", GITLAB_NOTE_MAX)  # [fake] Gitea's TEXT column: no limit
+
+
+CONVERSATION_ROUTES = {
+    "github": (
+        _Route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", gh_pull),
+        _Route("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", gh_permission),
+        _Route("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", gh_comment),
+        _Route("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", gh_comments),
+    ),
+    "gitlab": (
+        _Route("GET", "/projects/{id}/merge_requests/{merge_request_iid}", gl_merge_request),
+        _Route("GET", "/projects/{id}/members/all/{user_id}", gl_member),
+        _Route("POST", "/projects/{id}/merge_requests/{merge_request_iid}/notes", gl_note),
+        _Route("GET", "/projects/{id}/merge_requests/{merge_request_iid}/notes", gl_notes),
+    ),
+    "gitea": (
+        _Route("GET", "/repos/{owner}/{repo}/pulls/{index}", gt_pull),
+        _Route(
+            "GET",
+            "/repos/{owner}/{repo}/collaborators/{collaborator}/permission",
+            gt_permission,
+        ),
+        _Route("POST", "/repos/{owner}/{repo}/issues/{index}/comments", gt_comment),
+        _Route("GET", "/repos/{owner}/{repo}/issues/{index}/comments", gt_comments),
+    ),
+}
+
+ROUTES = {
+    "github": GITHUB_ROUTES + CONVERSATION_ROUTES["github"],
+    "gitlab": GITLAB_ROUTES + CONVERSATION_ROUTES["gitlab"],
+    "gitea": GITEA_ROUTES + CONVERSATION_ROUTES["gitea"],
+}
 
 
 # ---------------------------------------------------------------- the fake
@@ -1043,6 +1292,41 @@ class ForgeFake:
         self.add_repo(forge, repo)
         with self.lock:
             self._repo(forge, repo).pulls[number] = changes
+
+    def set_pull(
+        self,
+        forge: str,
+        repo: str,
+        number: int,
+        sha: str,
+        *,
+        ref: str = "feature",
+        base: str = "main",
+        head_repo: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        """Pull request ``number`` (GitLab: iid) with head commit ``sha`` on branch ``ref``,
+        from ``head_repo`` (a fork) or the repository itself; ``state`` as the forge spells
+        it (default open: ``open``, GitLab ``opened``)."""
+        self.add_commit(forge, repo, sha, on_branch=head_repo is None)
+        state = state or ("opened" if forge == "gitlab" else "open")
+        with self.lock:
+            self._repo(forge, repo).heads[number] = _Pull(sha, ref, base, head_repo, state)
+
+    def set_permission(
+        self, forge: str, repo: str, user: str, level: Any, user_id: int | None = None
+    ) -> None:
+        """What ``user`` may do: GitHub a role name (admin, maintain, write, triage, read,
+        none), GitLab an access level (10 to 50) with the user's numeric id, Gitea a
+        permission (owner, admin, write, read, none)."""
+        with self.lock:
+            ident = user_id or 7000 + len(self._repo(forge, repo).members)
+            self._repo(forge, repo).members[user.lower()] = (level, ident)
+
+    def comments(self, forge: str, repo: str, number: int) -> list[str]:
+        """The comments knargo posted on pull request ``number``, in order."""
+        with self.lock:
+            return list(self._repo(forge, repo).comments.get(number, []))
 
     def statuses(self, forge: str, repo: str, sha: str) -> list[Status]:
         """Every status the forge accepted for ``sha``, in the order they were posted."""

@@ -308,7 +308,7 @@ def test_each_function_gets_its_files_where_knargo_looks(function: str) -> None:
 LEAST_PRIVILEGE: dict[tuple[str, str], dict[tuple[str, str, str], set[str]]] = {
     ("knargo", "knargo-webhook"): {},
     ("knargo", "knargo-generate"): {
-        ("ci", "argoproj.io", "workflows"): {"create", "get"},
+        ("ci", "argoproj.io", "workflows"): {"create", "get", "list", "patch"},
         ("ci", "argoproj.io", "cronworkflows"): {
             "create",
             "get",
@@ -417,7 +417,7 @@ def _seconds(duration: str) -> float:
 
 # --- Broker, Triggers, SinkBinding --------------------------------------------------------
 
-GENERATE_TYPES = {events.GIT_PUSH, events.GIT_PULL_REQUEST}
+GENERATE_TYPES = {events.GIT_PUSH, events.GIT_PULL_REQUEST, events.GIT_COMMENT}
 REPLY_TYPES = {events.PIPELINE_SUBMITTED, events.PIPELINE_REJECTED, events.PIPELINE_SKIPPED}
 REPORT_TYPES = REPLY_TYPES | {events.WORKFLOW_UPDATED}
 

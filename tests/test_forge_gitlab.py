@@ -363,7 +363,6 @@ def test_ref_outside_the_expected_namespace_is_ignored() -> None:
 @pytest.mark.parametrize(
     ("object_kind", "header", "name"),
     [
-        ("note", "Note Hook", "note"),
         ("pipeline", "Pipeline Hook", "pipeline"),
         ("issue", "Issue Hook", "issue"),
         (None, "Issue Hook", "Issue Hook"),

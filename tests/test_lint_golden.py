@@ -16,6 +16,7 @@ from knargo.cli import main
 
 CASES = Path(__file__).parent / "golden" / "lint"
 RULES = {
+    "concurrency",
     "syntax",
     "duplicate-key",
     "schema",

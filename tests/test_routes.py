@@ -10,6 +10,7 @@ def test_every_event_type_is_routed_once() -> None:
     types = [
         events.GIT_PUSH,
         events.GIT_PULL_REQUEST,
+        events.GIT_COMMENT,
         events.PIPELINE_SUBMITTED,
         events.PIPELINE_REJECTED,
         events.PIPELINE_SKIPPED,

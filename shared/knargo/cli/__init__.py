@@ -30,7 +30,7 @@ class UsageError(Exception):
 
 
 # Each subcommand's module, in the order of `knargo --help`; only the one named is imported.
-COMMANDS = ("render", "lint", "schema", "secrets", "runners", "run", "dev")
+COMMANDS = ("render", "lint", "schema", "secrets", "runners", "approve", "run", "dev")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

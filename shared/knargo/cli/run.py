@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from knargo.cli import EXIT_OK, EXIT_PROBLEMS, UsageError
 
@@ -70,12 +72,45 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
     parser.add_argument(
+        "--approve",
+        action="store_true",
+        help="approve every job that waits for approval (approval: or environment:); "
+        "without it, each waits for Enter on a terminal and is not approved otherwise",
+    )
+    parser.add_argument(
         "--logs",
         choices=("failed", "all"),
         default="failed",
         help="the last lines of failed jobs' logs (default), or every job's whole log",
     )
     parser.set_defaults(run=run)
+
+
+def gate_answer(approve_all: bool, terminal: TextIO, out: TextIO) -> Callable[[str, str], bool]:
+    """How `knargo run` answers a job that waits for approval: `--approve` approves; on a
+    terminal, Enter approves (one question at a time); anything else does not approve."""
+    asking = threading.Lock()
+
+    def answer(workflow: str, job: str) -> bool:
+        if approve_all:
+            return True
+        if not terminal.isatty():
+            print(
+                f'knargo run: job "{job}" waits for approval: not approved (use --approve)',
+                file=out,
+            )
+            return False
+        with asking:
+            print(
+                f'knargo run: job "{job}" waits for approval: press Enter to approve, '
+                "type n and Enter to refuse",
+                file=out,
+                flush=True,
+            )
+            line = terminal.readline()
+        return line.strip().lower() not in ("n", "no") and line != ""
+
+    return answer
 
 
 def add_directory_option(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[GitEvent, Setup] | None:
     """HEAD (or the tag) as the webhook normalises it, and what the chain runs it with."""
     from knargo.config.credentials import Credentials, Secret
+    from knargo.contract.events import CommentEvent
     from knargo.forges import Headers
     from knargo.functions import webhook
     from knargo.local import payloads
@@ -168,9 +204,16 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[GitEvent, Se
     if isinstance(outcome, webhook.Answer):
         print(f"knargo run: nothing to run: {outcome.reason}", file=sys.stderr)
         return None
+    assert not isinstance(outcome.event, CommentEvent)  # a push or tag was delivered
     state = repository.path / ".knargo"
     setup = Setup(
-        repository.path, state, settings, engine=engine, overrides=overrides, job=args.job
+        repository.path,
+        state,
+        settings,
+        engine=engine,
+        overrides=overrides,
+        job=args.job,
+        approve=gate_answer(args.approve, sys.stdin, sys.stderr),
     )
     return outcome.event, setup
 

@@ -158,8 +158,9 @@ class Settings(_Model):
     """Path of the pipeline file in repositories."""
     status_context: str = "knargo"
     """Commit status contexts: `<prefix>` and `<prefix>/<job>`."""
-    fork_pull_requests: Literal["run", "skip"] = "run"
-    """`run` pull requests from forks (never with secrets) or `skip` them."""
+    fork_pull_requests: Literal["run", "skip", "approve"] = "run"
+    """`run` pull requests from forks (without secrets), `skip` them, or `approve`: run a
+    fork's commit only after a maintainer's `/ok-to-test` (then with secrets)."""
     forges: list[Forge] = Field(min_length=1)
     """The forges deliveries may come from."""
     runners: dict[str, Runner] = Field(default_factory=lambda: dict(_DEFAULT_RUNNERS))

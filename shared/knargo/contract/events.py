@@ -15,12 +15,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "GIT_COMMENT",
     "GIT_PULL_REQUEST",
     "GIT_PUSH",
     "PIPELINE_REJECTED",
     "PIPELINE_SKIPPED",
     "PIPELINE_SUBMITTED",
     "WORKFLOW_UPDATED",
+    "CommentEvent",
     "Envelope",
     "EventKind",
     "ForgeKind",
@@ -33,6 +35,7 @@ PIPELINE_SUBMITTED = "dev.knargo.pipeline.submitted"
 PIPELINE_REJECTED = "dev.knargo.pipeline.rejected"
 PIPELINE_SKIPPED = "dev.knargo.pipeline.skipped"
 WORKFLOW_UPDATED = "dev.knargo.workflow.updated"
+GIT_COMMENT = "dev.knargo.git.comment"
 
 
 class ForgeKind(StrEnum):
@@ -94,6 +97,14 @@ class GitEvent(BaseModel):
     """W3C trace context of the delivery, when one is known."""
     received_at: str | None = None
     """When the webhook received the delivery (ISO 8601, UTC), for end-to-end latency."""
+    approved_by: str | None = None
+    """A fork's pull request: the maintainer whose `/ok-to-test` approved this commit (`sha`),
+    so that its jobs get their secrets. Only generate sets it, from an authorized comment."""
+
+    @property
+    def secrets_withheld(self) -> bool:
+        """Whether jobs run without secrets: a fork's commit nobody approved."""
+        return self.fork and self.approved_by is None
 
     @property
     def host(self) -> str:
@@ -215,3 +226,70 @@ class PipelineSkipped(_Reply):
     reason: str
     report: bool = True
     """Whether report posts a passing "skipped" status (not when there is no ci.yaml)."""
+    waiting: bool = False
+    """Nothing runs *yet*: report posts a pending status with the reason (a fork's pull
+    request waiting for `/ok-to-test`)."""
+
+
+class CommentEvent(BaseModel):
+    """A new comment on a pull request (GitLab: a note on a merge request), normalised from
+    any forge. Its commands are read by `generate`, which asks the forge for the pull
+    request's head commit when it acts: the payloads of GitHub and Gitea do not carry it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    forge_kind: ForgeKind
+    """`github`, `gitlab` or `gitea` (Forgejo is `gitea`)."""
+    forge_name: str
+    """The `name` of the matching forge in the configuration."""
+    repository: str
+    """Full name of the pull request's base repository."""
+    repository_url: str
+    """The base repository's web URL."""
+    clone_url: str
+    """The base repository's HTTPS clone URL."""
+    default_branch: str
+    """The base repository's default branch."""
+    private: bool = False
+    """Whether the base repository is private."""
+    pr_number: int
+    """The pull request's number (GitLab: the merge request iid)."""
+    comment_id: str
+    """The forge's id of the comment."""
+    body: str
+    """The comment's text."""
+    author: str
+    """The login of who wrote the comment."""
+    author_id: int | None = None
+    """The forge's numeric id of the author, when the payload has it (GitLab's members API
+    asks for it)."""
+    delivery_id: str = Field(min_length=1)
+    """The forge's delivery identity, used as the CloudEvent id."""
+    traceparent: str | None = None
+    """W3C trace context of the delivery, when one is known."""
+    received_at: str | None = None
+    """When the webhook received the delivery (ISO 8601, UTC)."""
+    head_sha: str | None = None
+    """The pull request's head commit when the comment was written, when the payload says
+    (GitLab's `merge_request.last_commit`)."""
+    created_at: str | None = None
+    """When the comment was written, as the forge wrote it."""
+
+    @property
+    def host(self) -> str:
+        rest = self.repository_url.split("://", 1)[-1]
+        return rest.split("/", 1)[0].lower()
+
+    @property
+    def sha(self) -> str:
+        """No commit yet: `generate` reads the head commit when it acts."""
+        return ""
+
+    @property
+    def ref(self) -> str:
+        """The CloudEvent subject: the pull request, as `pull/<number>`."""
+        return f"pull/{self.pr_number}"
+
+    @property
+    def cloud_event_type(self) -> str:
+        return GIT_COMMENT

@@ -13,6 +13,7 @@ __all__ = ["ROUTES", "subscribers"]
 ROUTES: tuple[tuple[str, str], ...] = (
     (events.GIT_PUSH, "generate"),
     (events.GIT_PULL_REQUEST, "generate"),
+    (events.GIT_COMMENT, "generate"),
     (events.PIPELINE_SUBMITTED, "report"),
     (events.PIPELINE_REJECTED, "report"),
     (events.PIPELINE_SKIPPED, "report"),

@@ -14,15 +14,16 @@ from knargo.config.startup import GenerateRuntime
 from knargo.contract import cloudevent, events
 from knargo.contract.outcomes import failure
 from knargo.edge.shell import Answer, Shell
+from knargo.functions.comments import handle_comment
 from knargo.functions.generate import Reply, generate
 from knargo.io.kube import Cluster
-from knargo.io.network import ForgeReader
+from knargo.io.network import ConversationClient, ForgeReader
 from knargo.observability import tracing
 
 __all__ = ["GenerateEdge"]
 
 ACCEPTED = {events.GIT_PUSH, events.GIT_PULL_REQUEST}
-NOT_AN_EVENT = {"error": "expected a dev.knargo.git.push or .pull_request CloudEvent"}
+NOT_AN_EVENT = {"error": "expected a dev.knargo.git.push, .pull_request or .comment CloudEvent"}
 
 
 @dataclass
@@ -34,6 +35,9 @@ class GenerateEdge:
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
         started = time.monotonic()
+        comment = _comment(headers, body)
+        if comment is not None:
+            return self._comment(comment, started)
         event = _event(headers, body)
         if event is None:
             self.shell.handled("invalid", 400, started, logging.WARNING)
@@ -73,6 +77,65 @@ class GenerateEdge:
         workflow = getattr(reply.data, "workflow", None)
         self.shell.handled(outcome, 200, started, event=event, workflow=workflow, **fields)
         return Answer(message.body, 200, message.headers)
+
+    def _comment(self, comment: events.CommentEvent, started: float) -> Answer:
+        """A pull request comment: its commands, logged with who gave them."""
+        fields: dict[str, Any] = {
+            "event_type": events.GIT_COMMENT,
+            "event_id": comment.delivery_id,
+            "actor": comment.author,
+            "pull_request": comment.pr_number,
+        }
+        runtime = self.runtime
+        conversation = ConversationClient(
+            self.reader.settings, self.reader.credentials, self.reader.client
+        )
+        try:
+            with tracing.span(
+                "generate comment",
+                comment.traceparent,
+                repository=comment.repository,
+                delivery_id=comment.delivery_id,
+            ):
+                handled = handle_comment(
+                    comment,
+                    runtime.settings,
+                    runtime.catalog,
+                    self.reader,
+                    self.cluster,
+                    conversation,
+                )
+        except Exception as exc:  # the edge: one table maps every failure
+            answer = failure(exc)
+            self.shell.handled(
+                "failed",
+                answer.status,
+                started,
+                logging.ERROR,
+                event=comment,
+                reason=str(exc),
+                **fields,
+            )
+            return Answer(answer.body, answer.status, answer.headers)
+        fields["commands"] = handled.commands
+        if handled.reply is None:
+            self.shell.handled(f"comment {handled.outcome}", 202, started, event=comment, **fields)
+            return Answer(b"", 202)  # no reply event: Knative forwards nothing
+        message = cloudevent.encode(handled.reply.envelope())
+        workflow = getattr(handled.reply.data, "workflow", None)
+        self.shell.handled(f"comment {handled.outcome}", 200, started, workflow=workflow, **fields)
+        return Answer(message.body, 200, message.headers)
+
+
+def _comment(headers: Mapping[str, str], body: bytes) -> events.CommentEvent | None:
+    """The CommentEvent of the request, or None when it is not a valid one."""
+    try:
+        envelope = cloudevent.decode(headers, body)
+        if envelope.type != events.GIT_COMMENT:
+            return None
+        return events.CommentEvent.model_validate(envelope.data)
+    except (cloudevent.InvalidCloudEvent, ValidationError, ValueError, TypeError):
+        return None
 
 
 def _event(headers: Mapping[str, str], body: bytes) -> events.GitEvent | None:

@@ -14,7 +14,7 @@ from typing import Protocol
 from knargo.config.startup import WebhookRuntime
 from knargo.contract import cloudevent
 from knargo.contract.errors import BrokerUnavailable
-from knargo.contract.events import GitEvent
+from knargo.contract.events import CommentEvent, GitEvent
 from knargo.edge.shell import Answer, Shell
 from knargo.forges import Headers
 from knargo.functions import webhook
@@ -75,7 +75,7 @@ class WebhookEdge:
 
     def _answer(
         self, method: str, headers: Headers, read: Callable[[], bytes | None]
-    ) -> tuple[webhook.Answer, GitEvent | None]:
+    ) -> tuple[webhook.Answer, GitEvent | CommentEvent | None]:
         body = read()
         if body is None:
             return TOO_LARGE, None
@@ -104,7 +104,7 @@ class WebhookEdge:
         ):
             return self._publish(event), event
 
-    def _publish(self, event: GitEvent) -> webhook.Answer:
+    def _publish(self, event: GitEvent | CommentEvent) -> webhook.Answer:
         counters = self.shell.metrics
         message = cloudevent.encode(webhook.to_cloudevent(event, self.runtime.extensions))
         try:
@@ -118,13 +118,13 @@ class WebhookEdge:
             202, {"id": event.delivery_id, "type": event.cloud_event_type}, "published"
         )
 
-    def _observe(self, answer: webhook.Answer, event: GitEvent | None, started: float) -> None:
+    def _observe(
+        self, answer: webhook.Answer, event: GitEvent | CommentEvent | None, started: float
+    ) -> None:
         outcome = _outcome(answer)
         forge = event.forge_name if event else (answer.forge or "unknown")
         counters = self.shell.metrics
-        counters.deliveries.inc(
-            forge=forge, event=event.kind.value if event else "other", outcome=outcome
-        )
+        counters.deliveries.inc(forge=forge, event=_kind(event), outcome=outcome)
         if answer.status == 401:
             counters.signature_failures.inc(forge=forge)
         self.shell.handled(
@@ -137,6 +137,13 @@ class WebhookEdge:
             event_id=event.delivery_id if event else None,
             reason=answer.reason,
         )
+
+
+def _kind(event: GitEvent | CommentEvent | None) -> str:
+    """The metrics' `event` label: push, tag, pull_request, comment or other."""
+    if isinstance(event, CommentEvent):
+        return "comment"
+    return event.kind.value if event else "other"
 
 
 def _outcome(answer: webhook.Answer) -> str:

@@ -11,27 +11,32 @@ from knargo.contract.events import ForgeKind
 from knargo.forges import gitea, github, gitlab
 from knargo.forges.payload import (
     ApiRequest,
+    ConversationApi,
     FileApi,
     Headers,
     Ignored,
     Parsed,
     PayloadError,
     Ping,
+    PullHead,
     StatusApi,
     Webhooks,
 )
 
 __all__ = [
+    "CONVERSATIONS",
     "DETECTION_ORDER",
     "FILES",
     "STATUSES",
     "ApiRequest",
+    "ConversationApi",
     "FileApi",
     "Headers",
     "Ignored",
     "Parsed",
     "PayloadError",
     "Ping",
+    "PullHead",
     "StatusApi",
     "Webhooks",
     "detect",
@@ -47,6 +52,11 @@ FILES: dict[ForgeKind, FileApi] = {
     ForgeKind.GITHUB: github.FILES,
     ForgeKind.GITLAB: gitlab.FILES,
     ForgeKind.GITEA: gitea.FILES,
+}
+CONVERSATIONS: dict[ForgeKind, ConversationApi] = {
+    ForgeKind.GITHUB: github.CONVERSATIONS,
+    ForgeKind.GITLAB: gitlab.CONVERSATIONS,
+    ForgeKind.GITEA: gitea.CONVERSATIONS,
 }
 
 

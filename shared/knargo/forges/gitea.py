@@ -22,24 +22,36 @@ from typing import Any
 from urllib.parse import quote
 
 from knargo.config.settings import Forge
-from knargo.contract.events import EventKind, ForgeKind, GitEvent
+from knargo.contract.events import CommentEvent, EventKind, ForgeKind, GitEvent
 from knargo.forges.payload import (
     ApiRequest,
     Headers,
     Ignored,
     Parsed,
+    PullHead,
+    bodies_of,
     body_digest,
     changed_paths,
     hmac_sha256_hex,
     opt_str,
     paths_of,
+    post_json,
     post_status,
     req_dict,
     req_int,
     req_str,
 )
 
-__all__ = ["FILES", "STATUSES", "WEBHOOKS", "GiteaFiles", "GiteaStatuses", "GiteaWebhooks"]
+__all__ = [
+    "CONVERSATIONS",
+    "FILES",
+    "STATUSES",
+    "WEBHOOKS",
+    "GiteaConversations",
+    "GiteaFiles",
+    "GiteaStatuses",
+    "GiteaWebhooks",
+]
 
 EVENT_HEADERS = ("x-forgejo-event", "x-gitea-event", "x-gogs-event")
 SIGNATURE_HEADERS = ("x-forgejo-signature", "x-gitea-signature", "x-gogs-signature")
@@ -74,6 +86,8 @@ class GiteaWebhooks:
             return _push(payload, forge, delivery_id)
         if event == "pull_request":
             return _pull_request(payload, forge, delivery_id)
+        if event == "issue_comment":
+            return _comment(payload, forge, delivery_id)
         return Ignored(f'event "{event}" does not run pipelines')
 
 
@@ -170,6 +184,27 @@ def _pull_request(payload: Mapping[str, Any], forge: Forge, delivery_id: str) ->
     )
 
 
+def _comment(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
+    action = opt_str(payload, "action") or ""
+    if action != "created":
+        return Ignored(f'issue_comment action "{action}" runs no command')
+    issue = req_dict(payload, "issue")
+    if payload.get("is_pull") is not True and not isinstance(issue.get("pull_request"), Mapping):
+        return Ignored("a comment on an issue, not on a pull request")
+    fields = _repository(payload, forge, delivery_id)
+    del fields["sender"]
+    comment = req_dict(payload, "comment")
+    body = comment.get("body")
+    return CommentEvent(
+        **fields,
+        pr_number=req_int(issue, "number"),
+        comment_id=str(req_int(comment, "id")),
+        body=body if isinstance(body, str) else "",
+        author=opt_str(comment, "user", "login") or req_str(comment, "user", "username"),
+        created_at=opt_str(comment, "created_at"),
+    )
+
+
 WEBHOOKS = GiteaWebhooks()
 
 
@@ -259,6 +294,7 @@ class GiteaStatuses:
         "failure": "failure",
         "error": "error",
         "skipped": "success",
+        "cancelled": "error",
     }
     final_states = frozenset({"success", "failure", "error", "warning"})
     description_limit = 255  # stored as TEXT; kept short like the others
@@ -313,3 +349,77 @@ class GiteaStatuses:
 
 
 STATUSES = GiteaStatuses()
+
+
+# Gitea's collaborator permission (`RepoCollaboratorPermission.permission`): none, read,
+# write, admin or owner (`modules/structs/repo_collaborator.go`, `perm.AccessMode`).
+WRITE_PERMISSIONS = frozenset({"write", "admin", "owner"})
+
+
+class GiteaConversations:
+    """Pull requests, collaborator permissions and issue comments (v1; Forgejo the same)."""
+
+    def pull_request(
+        self, forge: Forge, token: str | None, repository: str, number: int
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/pulls/{number}",
+            f"read pull request {number} of {repository}",
+        )
+
+    def pull_head(self, body: Any) -> PullHead:
+        head_repo = opt_str(body, "head", "repo", "full_name")
+        head_id, base_id = _opt_int(body, "head", "repo_id"), _opt_int(body, "base", "repo_id")
+        head_ref = req_str(body, "head", "ref")
+        return PullHead(
+            sha=req_str(body, "head", "sha"),
+            ref=head_ref if head_ref.startswith("refs/") else "refs/heads/" + head_ref,
+            base_ref="refs/heads/" + req_str(body, "base", "ref"),
+            head_repository=head_repo,
+            fork=head_id != base_id,
+            open=opt_str(body, "state") == "open",
+        )
+
+    def permission(
+        self, forge: Forge, token: str | None, repository: str, user: str, user_id: int | None
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/collaborators/{quote(user, safe='')}/permission",
+            f"read the permission of {user} in {repository}",
+        )
+
+    def can_write(self, body: Any) -> bool:
+        permission = body.get("permission") if isinstance(body, Mapping) else None
+        return isinstance(permission, str) and permission in WRITE_PERMISSIONS
+
+    def comment(
+        self, forge: Forge, token: str | None, repository: str, number: int, text: str
+    ) -> ApiRequest:
+        request = FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/issues/{number}/comments",
+            f"comment on pull request {number} of {repository}",
+        )
+        return post_json(request, {"body": text})
+
+    def comments(
+        self, forge: Forge, token: str | None, repository: str, number: int, since: str | None
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/issues/{number}/comments",
+            f"read the comments of pull request {number} of {repository}",
+            {"since": since} if since else {},
+        )
+
+    def comment_bodies(self, body: Any) -> list[str]:
+        return bodies_of(body)
+
+
+CONVERSATIONS = GiteaConversations()

@@ -1,9 +1,12 @@
-"""GitHub webhooks: `X-Hub-Signature-256` over the raw body, push, pull_request and ping.
+"""GitHub webhooks: `X-Hub-Signature-256` over the raw body, push, pull_request, issue_comment
+and ping.
 
 A push of a branch or tag builds `head_commit.id` (for an annotated tag that is the commit,
 not the tag object). Pull requests build the head commit when opened, reopened or
 synchronized; a pull request is from a fork when its head repository is not the base
 repository (`head.repo` is null when the fork was deleted; `head.repo.fork` says nothing).
+A new comment (`issue_comment`, action `created`) counts only on a pull request (the issue has
+`pull_request`); its payload has no head commit, which `CONVERSATIONS.pull_head` reads.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from knargo.config.settings import Forge
-from knargo.contract.events import EventKind, ForgeKind, GitEvent
+from knargo.contract.events import CommentEvent, EventKind, ForgeKind, GitEvent
 from knargo.forges.payload import (
     ZERO_SHA,
     ApiRequest,
@@ -22,18 +25,30 @@ from knargo.forges.payload import (
     Ignored,
     Parsed,
     Ping,
+    PullHead,
+    bodies_of,
     body_digest,
     changed_paths,
     hmac_sha256_hex,
     opt_str,
     paths_of,
+    post_json,
     post_status,
     req_dict,
     req_int,
     req_str,
 )
 
-__all__ = ["FILES", "STATUSES", "WEBHOOKS", "GitHubFiles", "GitHubStatuses", "GitHubWebhooks"]
+__all__ = [
+    "CONVERSATIONS",
+    "FILES",
+    "STATUSES",
+    "WEBHOOKS",
+    "GitHubConversations",
+    "GitHubFiles",
+    "GitHubStatuses",
+    "GitHubWebhooks",
+]
 
 PR_ACTIONS = frozenset({"opened", "reopened", "synchronize"})
 # GitHub lists at most 20 commits in a push; with 20 the list may be cut.
@@ -76,7 +91,28 @@ class GitHubWebhooks:
             return _push(payload, forge, delivery_id)
         if event == "pull_request":
             return _pull_request(payload, forge, delivery_id)
+        if event == "issue_comment":
+            return _comment(payload, forge, delivery_id)
         return Ignored(f'event "{event}" does not run pipelines')
+
+
+def _comment(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
+    action = opt_str(payload, "action") or ""
+    if action != "created":
+        return Ignored(f'issue_comment action "{action}" runs no command')
+    if not isinstance(req_dict(payload, "issue").get("pull_request"), Mapping):
+        return Ignored("a comment on an issue, not on a pull request")
+    fields = _repository(payload, forge, delivery_id)
+    del fields["sender"]
+    comment = req_dict(payload, "comment")
+    return CommentEvent(
+        **fields,
+        pr_number=req_int(payload, "issue", "number"),
+        comment_id=str(req_int(comment, "id")),
+        body=comment.get("body") if isinstance(comment.get("body"), str) else "",
+        author=req_str(comment, "user", "login"),
+        created_at=opt_str(comment, "created_at"),
+    )
 
 
 def _repository(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> dict[str, Any]:
@@ -224,6 +260,7 @@ class GitHubStatuses:
         "failure": "failure",
         "error": "error",
         "skipped": "success",
+        "cancelled": "error",
     }
     final_states = frozenset({"success", "failure", "error"})
     description_limit = 140  # longer ones get 422 "description is too long"
@@ -281,3 +318,79 @@ def _statuses(entries: Any, state_key: str) -> list[tuple[str, str, str, str | N
 
 
 STATUSES = GitHubStatuses()
+
+
+# Write access: the collaborator's `role_name` (admin, maintain, write, triage, read or a
+# custom role) or, in older answers, `permission` (admin, write, read, none).
+# https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user
+WRITE_ROLES = frozenset({"admin", "maintain", "write"})
+
+
+class GitHubConversations:
+    """Pull requests, collaborator permissions and issue comments (REST, 2022-11-28)."""
+
+    def pull_request(
+        self, forge: Forge, token: str | None, repository: str, number: int
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/pulls/{number}",
+            f"read pull request {number} of {repository}",
+        )
+
+    def pull_head(self, body: Any) -> PullHead:
+        base_repo = req_str(body, "base", "repo", "full_name")
+        head_repo = opt_str(body, "head", "repo", "full_name")
+        return PullHead(
+            sha=req_str(body, "head", "sha"),
+            ref="refs/heads/" + req_str(body, "head", "ref"),
+            base_ref="refs/heads/" + req_str(body, "base", "ref"),
+            head_repository=head_repo,
+            fork=head_repo is None or head_repo.lower() != base_repo.lower(),
+            open=opt_str(body, "state") == "open",
+        )
+
+    def permission(
+        self, forge: Forge, token: str | None, repository: str, user: str, user_id: int | None
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/collaborators/{quote(user, safe='')}/permission",
+            f"read the permission of {user} in {repository}",
+        )
+
+    def can_write(self, body: Any) -> bool:
+        if not isinstance(body, Mapping):
+            return False
+        role = body.get("role_name") or body.get("permission")
+        return isinstance(role, str) and role in WRITE_ROLES
+
+    def comment(
+        self, forge: Forge, token: str | None, repository: str, number: int, text: str
+    ) -> ApiRequest:
+        request = FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/issues/{number}/comments",
+            f"comment on pull request {number} of {repository}",
+        )
+        return post_json(request, {"body": text})
+
+    def comments(
+        self, forge: Forge, token: str | None, repository: str, number: int, since: str | None
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/repos/{repository}/issues/{number}/comments",
+            f"read the comments of pull request {number} of {repository}",
+            {"per_page": "100", **({"since": since} if since else {})},
+        )
+
+    def comment_bodies(self, body: Any) -> list[str]:
+        return bodies_of(body)
+
+
+CONVERSATIONS = GitHubConversations()

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from knargo.config.settings import Forge
-from knargo.contract.events import EventKind, ForgeKind, GitEvent
+from knargo.contract.events import CommentEvent, EventKind, ForgeKind, GitEvent
 from knargo.forges.payload import (
     ZERO_SHA,
     ApiRequest,
@@ -25,10 +25,13 @@ from knargo.forges.payload import (
     Ignored,
     Parsed,
     PayloadError,
+    PullHead,
+    bodies_of,
     body_digest,
     changed_paths,
     opt_str,
     paths_of,
+    post_json,
     post_status,
     req_dict,
     req_int,
@@ -36,9 +39,11 @@ from knargo.forges.payload import (
 )
 
 __all__ = [
+    "CONVERSATIONS",
     "FILES",
     "STATUSES",
     "WEBHOOKS",
+    "GitLabConversations",
     "GitLabFiles",
     "GitLabStatuses",
     "GitLabWebhooks",
@@ -51,6 +56,7 @@ HOOK_KINDS = {
     "Push Hook": "push",
     "Tag Push Hook": "tag_push",
     "Merge Request Hook": "merge_request",
+    "Note Hook": "note",
 }
 PUBLIC = 20
 """`visibility_level` of a public project (0 is private, 10 internal)."""
@@ -93,6 +99,8 @@ class GitLabWebhooks:
             return _push(payload, forge, delivery_id, tag=True)
         if kind == "merge_request":
             return _merge_request(payload, forge, delivery_id)
+        if kind == "note":
+            return _note(payload, forge, delivery_id)
         return Ignored(f'event "{kind or header}" does not run pipelines')
 
 
@@ -171,6 +179,30 @@ def _merge_request(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -
         base_ref="refs/heads/" + req_str(attributes, "target_branch"),
         head_repository=opt_str(attributes, "source", "path_with_namespace"),
         fork=source_id != req_int(attributes, "target_project_id"),
+    )
+
+
+def _note(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
+    attributes = req_dict(payload, "object_attributes")
+    if opt_str(attributes, "noteable_type") != "MergeRequest":
+        return Ignored("a note on something other than a merge request")
+    if attributes.get("system") is True:
+        return Ignored("a system note")
+    if opt_str(attributes, "action") not in (None, "create"):  # GitLab 16.x+: create/update
+        return Ignored(f'note action "{attributes.get("action")}" runs no command')
+    fields = _repository(payload, forge, delivery_id, "")
+    del fields["sender"]
+    author_id = attributes.get("author_id")
+    note = attributes.get("note")
+    return CommentEvent(
+        **fields,
+        pr_number=req_int(payload, "merge_request", "iid"),
+        comment_id=str(req_int(attributes, "id")),
+        body=note if isinstance(note, str) else "",
+        author=req_str(payload, "user", "username"),
+        author_id=author_id if _is_int(author_id) else None,
+        head_sha=opt_str(payload, "merge_request", "last_commit", "id"),
+        created_at=opt_str(attributes, "created_at"),
     )
 
 
@@ -260,6 +292,7 @@ class GitLabStatuses:
         "failure": "failed",
         "error": "failed",
         "skipped": "skipped",
+        "cancelled": "canceled",
     }
     final_states = frozenset({"success", "failed", "canceled", "skipped"})
     description_limit = 255
@@ -323,3 +356,75 @@ def status_ref(event: GitEvent) -> str:
 
 
 STATUSES = GitLabStatuses()
+
+
+# Developer (30) and above may run commands (GitLab `doc/user/permissions.md`: 10 Guest,
+# 15 Planner, 20 Reporter, 30 Developer, 40 Maintainer, 50 Owner).
+DEVELOPER = 30
+
+
+class GitLabConversations:
+    """Merge requests, project members (inherited included) and merge request notes (v4)."""
+
+    def pull_request(
+        self, forge: Forge, token: str | None, repository: str, number: int
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/projects/{quote(repository, safe='')}/merge_requests/{number}",
+            f"read merge request !{number} of {repository}",
+        )
+
+    def pull_head(self, body: Any) -> PullHead:
+        source, target = req_int(body, "source_project_id"), req_int(body, "target_project_id")
+        return PullHead(
+            sha=req_str(body, "sha"),
+            ref="refs/heads/" + req_str(body, "source_branch"),
+            base_ref="refs/heads/" + req_str(body, "target_branch"),
+            head_repository=None,
+            fork=source != target,
+            open=opt_str(body, "state") == "opened",
+        )
+
+    def permission(
+        self, forge: Forge, token: str | None, repository: str, user: str, user_id: int | None
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/projects/{quote(repository, safe='')}/members/all/{user_id or 0}",
+            f"read the access level of {user} in {repository}",
+        )
+
+    def can_write(self, body: Any) -> bool:
+        level = body.get("access_level") if isinstance(body, Mapping) else None
+        return isinstance(level, int) and not isinstance(level, bool) and level >= DEVELOPER
+
+    def comment(
+        self, forge: Forge, token: str | None, repository: str, number: int, text: str
+    ) -> ApiRequest:
+        request = FILES._request(
+            forge,
+            token,
+            f"/projects/{quote(repository, safe='')}/merge_requests/{number}/notes",
+            f"comment on merge request !{number} of {repository}",
+        )
+        return post_json(request, {"body": text})
+
+    def comments(
+        self, forge: Forge, token: str | None, repository: str, number: int, since: str | None
+    ) -> ApiRequest:
+        return FILES._request(
+            forge,
+            token,
+            f"/projects/{quote(repository, safe='')}/merge_requests/{number}/notes",
+            f"read the comments of pull request {number} of {repository}",
+            {"sort": "desc", "order_by": "created_at", "per_page": "100"},
+        )
+
+    def comment_bodies(self, body: Any) -> list[str]:
+        return bodies_of(body)
+
+
+CONVERSATIONS = GitLabConversations()

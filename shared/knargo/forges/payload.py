@@ -14,25 +14,29 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from knargo.config.settings import Forge
-from knargo.contract.events import ForgeKind, GitEvent
+from knargo.contract.events import CommentEvent, ForgeKind, GitEvent
 
 __all__ = [
     "MAX_CHANGED_PATHS",
     "ZERO_SHA",
     "ApiRequest",
+    "ConversationApi",
     "FileApi",
     "Headers",
     "Ignored",
     "Parsed",
     "PayloadError",
     "Ping",
+    "PullHead",
     "StatusApi",
     "Webhooks",
+    "bodies_of",
     "body_digest",
     "changed_paths",
     "hmac_sha256_hex",
     "opt_str",
     "paths_of",
+    "post_json",
     "post_status",
     "req_dict",
     "req_int",
@@ -75,7 +79,7 @@ class Ping:
     """A forge checking that the webhook answers (answered 200)."""
 
 
-Parsed = GitEvent | Ignored | Ping
+Parsed = GitEvent | CommentEvent | Ignored | Ping
 
 
 class PayloadError(ValueError):
@@ -208,6 +212,11 @@ def post_status(request: ApiRequest, body: Mapping[str, Any], target_url: str | 
     return ApiRequest("POST", request.url, request.headers, {}, request.operation, json_body)
 
 
+def post_json(request: ApiRequest, body: Mapping[str, Any]) -> ApiRequest:
+    """`request` (built as a GET) as the POST of a JSON body."""
+    return ApiRequest("POST", request.url, request.headers, {}, request.operation, dict(body))
+
+
 def hmac_sha256_hex(secret: bytes, body: bytes) -> str:
     return hmac.new(secret, body, hashlib.sha256).hexdigest()
 
@@ -269,6 +278,12 @@ def changed_paths(commits: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
+def bodies_of(entries: Any) -> list[str]:
+    """The `body` texts of a list of comments (GitHub, Gitea) or notes (GitLab)."""
+    found = entries if isinstance(entries, list) else []
+    return [e["body"] for e in found if isinstance(e, Mapping) and isinstance(e.get("body"), str)]
+
+
 def paths_of(entries: Any, *keys: str) -> list[str]:
     """The string values of `keys` in a list of objects (e.g. `filename`, `previous_filename`)."""
     found: list[str] = []
@@ -276,3 +291,58 @@ def paths_of(entries: Any, *keys: str) -> list[str]:
         if isinstance(entry, Mapping):
             found += [v for key in keys if isinstance(v := entry.get(key), str) and v]
     return list(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class PullHead:
+    """A pull request as the forge's API shows it now."""
+
+    sha: str
+    ref: str
+    """The head branch as a full ref (`refs/heads/feature`)."""
+    base_ref: str
+    head_repository: str | None
+    fork: bool
+    open: bool
+
+
+class ConversationApi(Protocol):
+    """Pull request comments, permissions and heads: what comment commands need."""
+
+    def pull_request(
+        self, forge: Forge, token: str | None, repository: str, number: int
+    ) -> ApiRequest:
+        """The pull request (merge request) itself."""
+        ...
+
+    def pull_head(self, body: Any) -> PullHead:
+        """The head of a pull_request answer; raises PayloadError."""
+        ...
+
+    def permission(
+        self, forge: Forge, token: str | None, repository: str, user: str, user_id: int | None
+    ) -> ApiRequest:
+        """What `user` may do in the repository (404 when the forge knows no such member)."""
+        ...
+
+    def can_write(self, body: Any) -> bool:
+        """Whether a permission answer grants write access (GitHub write, maintain or admin;
+        GitLab Developer or more; Gitea write, admin or owner)."""
+        ...
+
+    def comment(
+        self, forge: Forge, token: str | None, repository: str, number: int, text: str
+    ) -> ApiRequest:
+        """Post `text` as a new comment on the pull request."""
+        ...
+
+    def comments(
+        self, forge: Forge, token: str | None, repository: str, number: int, since: str | None
+    ) -> ApiRequest:
+        """The pull request's newest comments (those since `since`, where the forge can
+        filter), to find knargo's reply to a comment."""
+        ...
+
+    def comment_bodies(self, body: Any) -> list[str]:
+        """The texts of a `comments` answer."""
+        ...

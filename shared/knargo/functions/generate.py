@@ -23,15 +23,19 @@ from knargo.contract.errors import PermanentError, TooLarge, Unauthorized
 from knargo.contract.events import Envelope, EventKind, GitEvent
 from knargo.formats import naming
 from knargo.formats.diagnostics import Diagnostic, Severity
+from knargo.functions import superseding
 from knargo.language.dialect import CiConfig
 from knargo.language.lint import check
+from knargo.translation.concurrency import RunGroup, labelled, run_group
 from knargo.translation.plan import MANAGED_BY, plan
+from knargo.translation.rerun import narrow_to_dependents
 from knargo.translation.selection import reads_changed_paths
 from knargo.translation.templates import LABEL
 
 __all__ = ["MAX_FILE_BYTES", "Files", "Reply", "Workflows", "generate"]
 
 MAX_FILE_BYTES = 1024 * 1024
+WAITING = "waiting for /ok-to-test by a maintainer"
 
 
 class Files(Protocol):
@@ -50,6 +54,14 @@ class Workflows(Protocol):
     def apply_cron_workflow(self, manifest: Mapping[str, Any]) -> None: ...
 
     def delete_cron_workflow(self, namespace: str, name: str) -> None: ...
+
+    def list_workflows(self, namespace: str, selector: str) -> list[dict[str, Any]]: ...
+
+    def patch_workflow(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool: ...
+
+    def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def json_patch_workflow(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -80,9 +92,19 @@ def generate(
     catalog: SecretCatalog | None,
     files: Files,
     cluster: Workflows,
+    *,
+    job: str | None = None,
 ) -> Reply:
+    """The reply for `event`; `job` narrows the run to that job and the jobs that need it
+    (`/retest <job>`)."""
     if event.fork and settings.fork_pull_requests == "skip":
         return _skipped(event, "pull requests from forks are not run (fork_pull_requests: skip)")
+    if event.secrets_withheld and settings.fork_pull_requests == "approve":
+        return Reply(
+            events.PIPELINE_SKIPPED,
+            events.PipelineSkipped(event=event, reason=WAITING, waiting=True),
+            event,
+        )
     file = settings.ci_file
     try:
         content = files.read_file(event, file, MAX_FILE_BYTES)
@@ -118,7 +140,7 @@ def generate(
     checked = check(text, file, settings=settings, catalog=catalog, scope=event.scope)
     if checked.config is None:
         return _rejected(event, checked.diagnostics)
-    return _run(event, settings, catalog, checked.config, files, cluster)
+    return _run(event, settings, catalog, checked.config, files, cluster, job)
 
 
 def _run(
@@ -128,6 +150,7 @@ def _run(
     config: CiConfig,
     files: Files,
     cluster: Workflows,
+    job: str | None = None,
 ) -> Reply:
     changed = (
         None
@@ -139,6 +162,11 @@ def _run(
         )
     )
     result = plan(config, event, settings, catalog, changed_paths=changed)
+    if job is not None:
+        narrowed = narrow_to_dependents(result, job)
+        if narrowed is None:
+            return _skipped(event, f'job "{job}" does not run for this event', report=False)
+        result = narrowed
     if result.rejected:
         return _rejected(event, [_problem(settings.ci_file, result.rejected, "size")], result.notes)
     schedules: list[str] = []
@@ -148,12 +176,23 @@ def _run(
         notes = [*result.notes, *kept]
     if result.workflow is None:
         return _skipped(event, result.skipped or "nothing to run", notes=notes)
+    workflow, group = result.workflow, run_group(config, event)
+    if group is not None:
+        workflow = labelled(workflow, group)
+        if group.cancel_in_progress:
+            runs = cluster.list_workflows(settings.namespace, group.selector)
+            newer = superseding.newer_commit(superseding.orders(event, runs, files))
+            if newer is not None:
+                reason = f"superseded by {newer[:7]}, a newer commit of {group.name}"
+                return _skipped(event, reason, report=False, notes=notes)
     try:
-        created = cluster.create_workflow(result.workflow)
+        created = cluster.create_workflow(workflow)
     except PermanentError as exc:  # the API server refused the manifest itself
         return _rejected(event, [_problem(settings.ci_file, str(exc), "cluster")], notes)
-    meta = result.workflow["metadata"]
+    meta = workflow["metadata"]
     name, namespace = meta.get("name", ""), meta.get("namespace", settings.namespace)
+    if group is not None and group.cancel_in_progress:
+        notes = [*notes, *_supersede(event, group, files, cluster, namespace, name)]
     return Reply(
         events.PIPELINE_SUBMITTED,
         events.PipelineSubmitted(
@@ -168,6 +207,31 @@ def _run(
         ),
         event,
     )
+
+
+def _supersede(
+    event: GitEvent,
+    group: RunGroup,
+    files: Files,
+    cluster: Workflows,
+    namespace: str,
+    name: str,
+) -> list[str]:
+    """After the run exists: terminate its group's older runs, and the run itself when a
+    newer one appeared meanwhile (another generate handling a newer commit at the same
+    moment read the group before this run existed). Notes for the reply."""
+    runs = cluster.list_workflows(namespace, group.selector)
+    ordered = superseding.orders(event, runs, files)
+    older = superseding.older_runs(runs, ordered)
+    reason = f"superseded by {event.sha[:7]}"
+    stopped = superseding.terminate(cluster, namespace, older, reason, frozenset({name}))
+    notes = [f"concurrency: terminated {', '.join(stopped)} ({group.name})"] if stopped else []
+    newer = superseding.newer_commit(ordered)
+    if newer is not None:
+        mine = [run for run in runs if (run.get("metadata") or {}).get("name") == name]
+        if superseding.terminate(cluster, namespace, mine, f"superseded by {newer[:7]}"):
+            notes.append(f"concurrency: terminated this run, superseded by {newer[:7]}")
+    return notes
 
 
 def _filters_paths(config: CiConfig, event: GitEvent) -> bool:

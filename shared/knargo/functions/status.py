@@ -49,6 +49,7 @@ class State(StrEnum):
     FAILURE = "failure"
     ERROR = "error"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"
 
     @property
     def final(self) -> bool:
@@ -92,7 +93,10 @@ def from_rejected(data: PipelineRejected, prefix: str) -> list[Update]:
 
 
 def from_skipped(data: PipelineSkipped, prefix: str) -> list[Update]:
-    """A passing "skipped" status so required checks never hang; nothing without ci.yaml."""
+    """A passing "skipped" status so required checks never hang; nothing without ci.yaml;
+    a pending one with the reason while the run waits (for `/ok-to-test`)."""
+    if data.waiting:
+        return [Update(prefix, State.QUEUED, data.reason)]
     return [Update(prefix, State.SKIPPED, f"skipped: {data.reason}")] if data.report else []
 
 
@@ -120,19 +124,30 @@ def from_workflow(
     context = contexts(prefix, kind)
     url = _url(ui_url, meta)
     pipeline = pipeline_status(workflow)
-    nodes = _task_nodes(workflow)
+    cancelled = _cancelled(workflow, pipeline[0])
+    if cancelled is not None:
+        pipeline = (State.CANCELLED, cancelled)
     updates = [Update(context, pipeline[0], pipeline[1], url)]
     updates += [
         Update(f"{context}/{job}", State.SKIPPED, PATHS_SKIPPED, url) for job in _skipped_jobs(meta)
     ]
+    nodes = _task_nodes(workflow)
+    gates = _gates(workflow, nodes)
     for task, job in _jobs(workflow).items():
         node = nodes.get(task)
+        if node is None and job in gates and cancelled is None:
+            updates.append(Update(f"{context}/{job}", *gates[job], url))
+            continue
         if node is None:
             state = State.QUEUED if pipeline[0] is State.RUNNING else State.SKIPPED
             text = "queued" if state is State.QUEUED else "not run: the pipeline stopped"
+            if cancelled is not None:
+                state, text = State.CANCELLED, cancelled
             updates.append(Update(f"{context}/{job}", state, text, url))
             continue
         state, text = _describe(_PHASES.get(node.get("phase", ""), State.RUNNING), node, "job")
+        if cancelled is not None and state in (State.FAILURE, State.ERROR, State.RUNNING):
+            state, text = State.CANCELLED, cancelled
         node_url = f"{url}{'&' if '?' in url else '?'}nodeId={node['id']}" if "id" in node else url
         updates.append(Update(f"{context}/{job}", state, text, node_url))
     return event, updates
@@ -181,6 +196,47 @@ def _handled_failure(
     return None
 
 
+CANCELLED = "knargo.dev/cancelled"
+APPROVAL_FOR = "knargo.dev/approval-for"
+ENVIRONMENT = "knargo.dev/environment"
+"""The annotations of an approval gate's template (knargo.translation.gates)."""
+
+
+def _gates(
+    workflow: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]
+) -> dict[str, tuple[State, str]]:
+    """Job id → what its approval gate says, for the gates that have a node: waiting, or
+    failed (the run's deadline passed while it waited)."""
+    spec = workflow.get("spec") or {}
+    found = {}
+    for template in spec.get("templates") or []:
+        annotations = (template.get("metadata") or {}).get("annotations") or {}
+        job, node = annotations.get(APPROVAL_FOR), nodes.get(template.get("name", ""))
+        if not job or node is None:
+            continue
+        environment = annotations.get(ENVIRONMENT)
+        where = f" ({environment})" if environment else ""
+        phase = node.get("phase") or "Running"
+        if phase == "Running":
+            found[job] = (State.QUEUED, f"waiting for approval{where}")
+        elif phase in ("Failed", "Error"):
+            message = node.get("message") or ""
+            why = "not approved in time" if "deadline" in message.lower() else message
+            found[job] = (State.FAILURE, f"{why or 'not approved'}{where}")
+    return found
+
+
+def _cancelled(workflow: Mapping[str, Any], state: State) -> str | None:
+    """Why a run that was shut down (`spec.shutdown`) and has ended was cancelled: the
+    `knargo.dev/cancelled` annotation, else "cancelled"; None for any other run."""
+    shutdown = (workflow.get("spec") or {}).get("shutdown")
+    if not shutdown or not state.final or state in (State.SUCCESS, State.SKIPPED):
+        return None
+    annotations = (workflow.get("metadata") or {}).get("annotations") or {}
+    reason = annotations.get(CANCELLED)
+    return f"cancelled: {reason}" if isinstance(reason, str) and reason else "cancelled"
+
+
 def _url(ui_url: str, meta: Mapping[str, Any]) -> str:
     base = f"{ui_url.rstrip('/')}/workflows/{meta.get('namespace', '')}/{meta.get('name', '')}"
     return f"{base}?uid={meta['uid']}" if meta.get("uid") else base
@@ -203,9 +259,9 @@ def _task_nodes(workflow: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     nodes = (workflow.get("status") or {}).get("nodes") or {}
     found = {}
     for node in nodes.values():
-        if node.get("type") in ("Pod", "Retry", "Skipped") and node.get("displayName") == (
-            node.get("templateName")
-        ):
+        if node.get("type") in ("Pod", "Retry", "Skipped", "Suspend") and node.get(
+            "displayName"
+        ) == (node.get("templateName")):
             found[node["displayName"]] = node
     return found
 

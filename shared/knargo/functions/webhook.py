@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from knargo import forges
 from knargo.config.credentials import Credentials
 from knargo.config.settings import Forge, Settings
-from knargo.contract.events import Envelope, GitEvent
+from knargo.contract.events import CommentEvent, Envelope, GitEvent
 from knargo.forges import Headers, Ignored, PayloadError, Ping, Webhooks
 
 __all__ = [
@@ -62,7 +62,7 @@ class Answer:
 class Publish:
     """Publish `event`, then answer 202."""
 
-    event: GitEvent
+    event: GitEvent | CommentEvent
     forge: Forge
 
 
@@ -191,7 +191,9 @@ def _new_traceparent() -> str:
     return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
 
 
-def to_cloudevent(event: GitEvent, extensions: dict[str, str] | None = None) -> Envelope:
+def to_cloudevent(
+    event: GitEvent | CommentEvent, extensions: dict[str, str] | None = None
+) -> Envelope:
     """The CloudEvent for `event` (DESIGN §5): id = delivery id, source = repository URL,
     subject = ref, the trace context as the `traceparent` extension."""
     attributes = dict(extensions or {})

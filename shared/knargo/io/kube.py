@@ -188,6 +188,56 @@ class Cluster:
         except TransportError as exc:
             raise TemporaryError(f"Kubernetes API unreachable: {type(exc).__name__}") from None
 
+    def list_workflows(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The Workflows matching a label selector."""
+        try:
+            found = self._api.list_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                "workflows",
+                label_selector=selector,
+                _request_timeout=TIMEOUT,
+            )
+        except ApiException as exc:
+            raise _error(exc, f'list workflows in namespace "{namespace}"') from None
+        except TransportError as exc:
+            raise TemporaryError(f"Kubernetes API unreachable: {type(exc).__name__}") from None
+        items: list[dict[str, Any]] = dict(found).get("items", [])
+        return items
+
+    def patch_workflow(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool:
+        """Merge `patch` into the Workflow (e.g. `spec.shutdown`, the way `argo terminate`
+        does); False when it is gone."""
+        return self._patch_workflow(namespace, name, dict(patch), "application/merge-patch+json")
+
+    def json_patch_workflow(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> bool:
+        """Apply a JSON patch (RFC 6902) to the Workflow; its `test` operations make it
+        conditional (the API server answers 422 when one fails: PermanentError). False when
+        the Workflow is gone."""
+        return self._patch_workflow(namespace, name, ops, "application/json-patch+json")
+
+    def _patch_workflow(self, namespace: str, name: str, body: Any, content_type: str) -> bool:
+        try:
+            self._api.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                "workflows",
+                name,
+                body,
+                field_manager=FIELD_MANAGER,
+                _content_type=content_type,
+                _request_timeout=TIMEOUT,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise _error(exc, f'patch workflows in namespace "{namespace}"') from None
+        except TransportError as exc:
+            raise TemporaryError(f"Kubernetes API unreachable: {type(exc).__name__}") from None
+        return True
+
     def read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The ConfigMap; None when there is none."""
         action = f'get configmaps in namespace "{namespace}"'

@@ -34,13 +34,24 @@ from knargo.contract.errors import (
     Unauthorized,
     forge_error,
 )
-from knargo.contract.events import GitEvent
-from knargo.forges import FILES, STATUSES, ApiRequest, FileApi, StatusApi
+from knargo.contract.events import CommentEvent, GitEvent
+from knargo.forges import (
+    CONVERSATIONS,
+    FILES,
+    STATUSES,
+    ApiRequest,
+    ConversationApi,
+    FileApi,
+    PayloadError,
+    PullHead,
+    StatusApi,
+)
 from knargo.functions.status import Current, Update
 from knargo.observability.metrics import Metrics
 
 __all__ = [
     "ApiResponse",
+    "ConversationClient",
     "ForgeClient",
     "ForgeReader",
     "Publisher",
@@ -383,3 +394,56 @@ class StatusClient:
                 if exc.status == 400 and "cannot transition" in exc.detail.lower():
                     return  # GitLab already shows this state
                 raise
+
+
+class ConversationClient:
+    """Pull request heads, permissions and reply comments, for comment commands."""
+
+    def __init__(
+        self, settings: Settings, credentials: Credentials, client: ForgeClient | None = None
+    ) -> None:
+        self.settings, self.credentials = settings, credentials
+        self.client = client or ForgeClient()
+
+    def _where(self, comment: CommentEvent) -> tuple[Forge, str | None, ConversationApi]:
+        forge = next((f for f in self.settings.forges if f.name == comment.forge_name), None)
+        if forge is None:
+            raise PermanentError(f'no forge "{comment.forge_name}" is configured')
+        token = self.credentials.tokens.get(forge.name)
+        return forge, token.reveal().decode() if token else None, CONVERSATIONS[forge.kind]
+
+    def can_write(self, comment: CommentEvent) -> bool:
+        """Whether the comment's author may write to the repository; a forge that knows no
+        such member (404) says no."""
+        forge, token, api = self._where(comment)
+        request = api.permission(
+            forge, token, comment.repository, comment.author, comment.author_id
+        )
+        try:
+            response = self.client.send(request, forge=forge.name, kind="permission")
+        except NotFound:
+            return False
+        return api.can_write(response.json())
+
+    def pull_head(self, comment: CommentEvent) -> PullHead:
+        forge, token, api = self._where(comment)
+        request = api.pull_request(forge, token, comment.repository, comment.pr_number)
+        body = self.client.send(request, forge=forge.name, kind="pull_request").json()
+        try:
+            return api.pull_head(body)
+        except PayloadError as exc:
+            raise ForgeError(f"{request.operation}: {exc}") from None
+
+    def replied(self, comment: CommentEvent, marker: str) -> bool:
+        """Whether a comment of the pull request since `comment` holds `marker`."""
+        forge, token, api = self._where(comment)
+        request = api.comments(
+            forge, token, comment.repository, comment.pr_number, comment.created_at
+        )
+        body = self.client.send(request, forge=forge.name, kind="comments").json()
+        return any(marker in text for text in api.comment_bodies(body))
+
+    def reply(self, comment: CommentEvent, text: str) -> None:
+        forge, token, api = self._where(comment)
+        request = api.comment(forge, token, comment.repository, comment.pr_number, text)
+        self.client.send(request, forge=forge.name, kind="comment")

@@ -645,6 +645,28 @@ class Job(_Model):
     and reported as skipped. Not for tags and schedules."""
     paths_ignore: Patterns | None = Field(default=None, alias="paths-ignore")
     """Leave the job out when every changed path matches (`docs/**`)."""
+    approval: bool = False
+    """Wait for a person's approval before the job starts: `/approve` in the pull request,
+    or `knargo approve` (see docs/ci-yaml.md)."""
+    environment: str | None = None
+    """A deployment environment, e.g. `production`: the job waits for approval as with
+    `approval: true`, and its status names the environment."""
+
+    @property
+    def gated(self) -> bool:
+        """Whether the job waits for approval."""
+        return self.approval or self.environment is not None
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str | None) -> str | None:
+        if value is not None and not _ENVIRONMENT.fullmatch(value):
+            raise user_error(
+                "environment",
+                f'invalid environment "{value}" (letters, digits, ".", "_" and "-", '
+                "at most 63, starting with a letter or digit)",
+            )
+        return value
 
     @field_validator("image")
     @classmethod
@@ -711,6 +733,42 @@ def _jobs(value: dict[str, Job]) -> dict[str, Job]:
     return value
 
 
+_ENVIRONMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+# --- concurrency: which runs supersede each other ------------------------------------------
+
+CONCURRENCY_VALUES = ("base_branch", "branch", "event", "pull_request", "ref", "tag")
+"""The values a concurrency group may name as `${{ value }}` (knargo.language.concurrency)."""
+_GROUP_VALUE = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
+
+
+def _group(value: str) -> str:
+    if not value.strip():
+        raise user_error("concurrency", "a concurrency group cannot be empty")
+    for found in _GROUP_VALUE.finditer(value):
+        name = found[1]
+        if name not in CONCURRENCY_VALUES:
+            raise user_error(
+                "concurrency",
+                f'unknown value "{name}" in a concurrency group{suggest(name, CONCURRENCY_VALUES)}'
+                f" (expected one of: {quote_list(CONCURRENCY_VALUES)})",
+                found.start(1),
+            )
+    return value
+
+
+class Concurrency(_Model):
+    """Runs of one group supersede each other (by the forge's commit order)."""
+
+    group: Annotated[str, AfterValidator(_group)]
+    """The group's name; `${{ ref }}`, `${{ branch }}`, `${{ tag }}`, `${{ pull_request }}`
+    (the number, empty for pushes), `${{ base_branch }}` and `${{ event }}` (push, tag or
+    pull_request) are replaced by the event's values."""
+    cancel_in_progress: bool = Field(default=False, alias="cancel-in-progress")
+    """Whether a newer run terminates the runs of its group still in progress; without it,
+    they run side by side."""
+
+
 class CiConfig(_Model):
     """A repository's pipeline: `ci.yaml`, version 1."""
 
@@ -746,6 +804,9 @@ class CiConfig(_Model):
     """The jobs, by id. Without `needs`, jobs run in parallel."""
     checkout: CheckoutKey = None
     """Every job's checkout unless it has its own: `false` or `{depth, tags, submodules}`."""
+    concurrency: Concurrency | None = None
+    """Which runs supersede each other. Without it, a pull request's newer run terminates
+    its older ones, and other runs never cancel each other."""
 
     @property
     def triggers(self) -> Triggers:

@@ -1,7 +1,8 @@
 """GitHub Actions habits in a valid ci.yaml: `${{ … }}` where knargo does not evaluate it.
 
-knargo reads `${{ … }}` in two places only: around a whole `if:` condition, and
-`${{ matrix.<axis> }}` in a job's `image`, `runner`, `env` values and `name`. Anywhere else the
+knargo reads `${{ … }}` in three places only: around a whole `if:` condition, in the top-level
+`concurrency.group`, and `${{ matrix.<axis> }}` in a job's `image`, `runner`, `env` values and
+`name`. Anywhere else the
 text reaches the job as written, so `${{ secrets.TOKEN }}` would be the literal text, never the
 secret. Each such expression is a warning that says what to write instead.
 """
@@ -80,5 +81,9 @@ def _strings(data: Any, path: Path) -> Iterator[tuple[Path, str]]:
 
 
 def _evaluated(path: Path) -> bool:
-    """A job's `if:`, which knargo evaluates (a wrapping `${{ }}` included)."""
-    return len(path) == 3 and path[0] == "jobs" and path[2] == "if"
+    """A job's `if:` (a wrapping `${{ }}` included) and the concurrency group, which knargo
+    evaluates; the concurrency rule checks the group's values."""
+    return (len(path) == 3 and path[0] == "jobs" and path[2] == "if") or path == (
+        "concurrency",
+        "group",
+    )

@@ -24,10 +24,11 @@ from knargo.config.catalog import SecretCatalog
 from knargo.config.settings import Settings
 from knargo.contract import events
 from knargo.contract.errors import PermanentError
-from knargo.contract.events import Envelope, GitEvent
-from knargo.functions import generate, report
+from knargo.contract.events import CommentEvent, Envelope, GitEvent
+from knargo.functions import comments, generate, report
 from knargo.local.broker import Broker, Delivery
 from knargo.local.cluster import LocalCluster
+from knargo.local.conversation import LocalConversation
 from knargo.local.engine import Engine
 from knargo.local.executor import Executor, Options
 from knargo.local.forge import GitFiles, Mirrored, Posted, StatusLog
@@ -60,6 +61,9 @@ class Setup:
     delivery: Delivery = field(default_factory=Delivery)
     parallel: int = 4
     backoff_scale: float = 0.1
+    approve: Callable[[str, str], bool] | None = None
+    """Asked when a job waits for approval (`knargo run`); without it, a gate waits for
+    `/approve` (`knargo dev`)."""
 
 
 class _Narrowed:
@@ -102,9 +106,11 @@ class Chain:
             base_env=dict(os.environ),
             parallel=setup.parallel,
             backoff_scale=setup.backoff_scale,
+            approve=setup.approve,
         )
         self.executor = Executor(self.cluster, self._updated, options)
         self.cluster.watchers.append(self.executor.submit)
+        self.conversation = LocalConversation(setup.state / "comments.jsonl")
         self.replies: dict[str, Envelope] = {}
         """generate's reply to each delivery id."""
         self.problems: list[str] = []
@@ -123,13 +129,16 @@ class Chain:
         self._observe(envelope)
         self.broker.publish(envelope)
 
-    def generate(self, envelope: Envelope) -> Envelope:
+    def generate(self, envelope: Envelope) -> Envelope | None:
+        if envelope.type == events.GIT_COMMENT:
+            return self._comment(envelope)
         if envelope.type not in GIT_EVENTS:
             raise PermanentError(f"generate takes git events, not {envelope.type}")
         try:
             event = GitEvent.model_validate(envelope.data)
         except ValidationError:
             raise PermanentError("malformed GitEvent") from None
+        self.conversation.saw(event)
         reply = generate.generate(
             event, self.setup.settings, self.setup.catalog, self.files, self.workflows
         )
@@ -138,6 +147,27 @@ class Chain:
             reply = dataclasses.replace(reply, data=reply.data.model_copy(update={"jobs": jobs}))
         answer = reply.envelope()
         self.replies[event.delivery_id] = answer
+        self._observe(answer)
+        return answer
+
+    def _comment(self, envelope: Envelope) -> Envelope | None:
+        """A pull request comment's commands, as generate handles them."""
+        try:
+            comment = CommentEvent.model_validate(envelope.data)
+        except ValidationError:
+            raise PermanentError("malformed CommentEvent") from None
+        handled = comments.handle_comment(
+            comment,
+            self.setup.settings,
+            self.setup.catalog,
+            self.files,
+            self.workflows,
+            self.conversation,
+        )
+        if handled.reply is None:
+            return None
+        answer = handled.reply.envelope()
+        self.replies[handled.reply.event.delivery_id] = answer
         self._observe(answer)
         return answer
 
@@ -154,7 +184,9 @@ class Chain:
     def dead_letter(self, envelope: Envelope) -> None:
         report.dead_letter(envelope, self.setup.settings, self.statuses)
 
-    def publish(self, event: GitEvent, extensions: Mapping[str, str] | None = None) -> None:
+    def publish(
+        self, event: GitEvent | CommentEvent, extensions: Mapping[str, str] | None = None
+    ) -> None:
         from knargo.functions.webhook import to_cloudevent
 
         self.broker.publish(to_cloudevent(event, dict(extensions or {})))

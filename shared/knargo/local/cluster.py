@@ -34,6 +34,8 @@ class LocalCluster:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.watchers: list[Watcher] = []
+        self.patch_watchers: list[Watcher] = []
+        """Told about every Workflow patched (the executor stops a terminated run)."""
         self._lock = threading.RLock()
 
     def _path(self, kind: str, namespace: str, name: str) -> Path:
@@ -76,6 +78,58 @@ class LocalCluster:
 
     def workflows(self, namespace: str) -> list[dict[str, Any]]:
         return self._list("workflows", namespace, "")
+
+    def list_workflows(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The Workflows whose labels match `selector`."""
+        return self._list("workflows", namespace, selector)
+
+    def patch_workflow(self, namespace: str, name: str, patch: Mapping[str, Any]) -> bool:
+        """Merge `patch`'s `spec` and `metadata.annotations` into the Workflow (what a merge
+        patch of `spec.shutdown` does); False when it is gone. Watchers are told."""
+        path = self._path("workflows", namespace, name)
+        with self._lock:
+            stored = _read(path)
+            if stored is None:
+                return False
+            stored["spec"] = {**stored.get("spec", {}), **dict(patch.get("spec") or {})}
+            meta = stored["metadata"]
+            added = (patch.get("metadata") or {}).get("annotations") or {}
+            meta["annotations"] = {**meta.get("annotations", {}), **added}
+            meta["resourceVersion"] = str(int(meta.get("resourceVersion", "0")) + 1)
+            _write(path, stored)
+        for watcher in self.patch_watchers:
+            watcher(copy.deepcopy(stored))
+        return True
+
+    def json_patch_workflow(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> bool:
+        """Apply `test`, `replace` and `add` operations on object members, all or none (as
+        the API server applies a JSON patch); a failed `test` raises PermanentError, as the
+        API server's 422 does. False when the Workflow is gone. Watchers of patches are told."""
+        path = self._path("workflows", namespace, name)
+        with self._lock:
+            stored = _read(path)
+            if stored is None:
+                return False
+            patched = copy.deepcopy(stored)
+            for op in ops:
+                *parents, key = [
+                    p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]
+                ]
+                target: Any = patched
+                for part in parents:
+                    target = target.get(part) if isinstance(target, dict) else None
+                if not isinstance(target, dict) or (op["op"] != "add" and key not in target):
+                    raise PermanentError(f"jsonpatch {op['op']}: missing path {op['path']}")
+                if op["op"] == "test" and target[key] != op["value"]:
+                    raise PermanentError(f"jsonpatch test: {op['path']} is not {op['value']!r}")
+                if op["op"] in ("add", "replace"):
+                    target[key] = op["value"]
+            meta = patched["metadata"]
+            meta["resourceVersion"] = str(int(meta.get("resourceVersion", "0")) + 1)
+            _write(path, patched)
+        for watcher in self.patch_watchers:
+            watcher(copy.deepcopy(patched))
+        return True
 
     def cron_workflows(self, namespace: str, selector: str) -> dict[str, dict[str, Any]]:
         """The CronWorkflows whose labels match `selector` (`k=v,k!=v,k,!k`), by name."""

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from knargo.contract import events
 from knargo.contract.events import Envelope, GitEvent
-from knargo.functions.status import GIT_EVENT
+from knargo.functions.status import APPROVAL_FOR, GIT_EVENT
 from knargo.local import dag
 from knargo.local.cluster import LocalCluster
 from knargo.local.engine import Engine
@@ -52,6 +52,9 @@ class Options:
     backoff_scale: float = 0.1
     """Retry backoffs are multiplied by this (a local run should not wait 10 s)."""
     max_backoff: float = 5.0
+    approve: Callable[[str, str], bool] | None = None
+    """Asked (workflow name, job id) when a job waits for approval; True approves. Without
+    it, a gate waits until the Workflow's node is resumed (`knargo approve`, `/approve`)."""
 
 
 def log_path(runs: Path, workflow: str, task: str) -> Path:
@@ -68,6 +71,30 @@ class Executor:
         self.processes = Processes()
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._resume = threading.Condition()
+        self._resumed: set[tuple[str, str]] = set()
+        self.shut_down: set[str] = set()
+        """Workflows patched with `spec.shutdown` (a superseded run, `/cancel`)."""
+        cluster.patch_watchers.append(self._patched)
+
+    def _patched(self, workflow: dict[str, Any]) -> None:
+        name = workflow["metadata"]["name"]
+        if (workflow.get("spec") or {}).get("shutdown"):
+            self.shut_down.add(name)
+        with self._resume:
+            for node_id, node in ((workflow.get("status") or {}).get("nodes") or {}).items():
+                if node.get("type") == "Suspend" and node.get("phase") == "Succeeded":
+                    self._resumed.add((name, node_id))
+            self._resume.notify_all()
+
+    def resumed(self, workflow: str, node: str) -> bool:
+        """Wait until the gate `node` is resumed (True), or the run stops (False)."""
+        with self._resume:
+            while (workflow, node) not in self._resumed:
+                if workflow in self.shut_down or self.processes.stopped.is_set():
+                    return False
+                self._resume.wait(0.2)
+            return True
 
     def submit(self, workflow: dict[str, Any]) -> None:
         run = _Run(self, workflow)
@@ -140,7 +167,7 @@ class _Run:
         with ThreadPoolExecutor(max_workers=max(1, self.options.parallel)) as pool:
             running: dict[Future[str], str] = {}
             while pending or running:
-                for task in self._ready(pending):
+                for task in [] if self._shut_down() else self._ready(pending):
                     pending.remove(task)
                     running[pool.submit(self.task, task)] = task
                 if not running:
@@ -155,10 +182,17 @@ class _Run:
         ]
         phase = dag.dag_phase(self.tasks, self.results)
         message = f"child '{failed[0]}' failed" if failed and phase == "Failed" else ""
+        if pending and self._shut_down():  # `spec.shutdown: Terminate` (a superseded run)
+            message = "Stopped with strategy 'Terminate'"
         if pending:  # stopped before they could start
             message = message or "stopped: knargo was interrupted"
             phase = "Failed"
         self.change(lambda s: s.finish(phase, message))
+
+    def _shut_down(self) -> bool:
+        """Whether the Workflow was told to stop (`spec.shutdown`): no task starts any more;
+        tasks already running finish (Argo's Terminate would kill them)."""
+        return self.name in self.executor.shut_down
 
     def _ready(self, pending: list[str]) -> list[str]:
         """Omit the tasks whose finished dependencies did not pass (Argo evaluates a task's
@@ -191,6 +225,8 @@ class _Run:
 
     def task(self, task: str) -> str:
         template = self.templates[self.tasks[task]["template"]]
+        if "suspend" in template:
+            return self._gate(task, template)
         pod = prepare(template, self.scope, self.options.secrets, self.options.base_env)
         retry = template.get("retryStrategy") or {}
         parents = self._parents(task)
@@ -209,6 +245,20 @@ class _Run:
                 break
         message = self.status.nodes[node].get("message", "")
         self.change(lambda s: s.set(group, phase, message))
+        return phase
+
+    def _gate(self, task: str, template: Mapping[str, Any]) -> str:
+        """An approval gate: a Suspend node, Running until approved (Succeeded) or refused."""
+        job = ((template.get("metadata") or {}).get("annotations") or {}).get(APPROVAL_FOR, task)
+        node = self.node_of[task] = self._add(task, "Suspend", self._parents(task))
+        self.change(lambda s: s.set(node, "Running"))
+        ask = self.options.approve
+        approved = (
+            ask(self.name, job) if ask is not None else self.executor.resumed(self.name, node)
+        )
+        phase = "Succeeded" if approved else "Failed"
+        message = "Resumed by: knargo run" if approved else "not approved"
+        self.change(lambda s: s.set(node, phase, message))
         return phase
 
     def _add(self, task: str, kind: str, parents: list[str], attempt: int | None = None) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from knargo import forges
 from knargo.config.credentials import Credentials, Secret, load_credentials
 from knargo.config.settings import Settings
+from knargo.contract.events import CommentEvent
 from knargo.forges import Headers
 from knargo.functions import webhook
 from knargo.functions.report import Statuses
@@ -75,7 +76,8 @@ class DevServer:
             return outcome
         event = outcome.event
         self.chain.publish(event)
-        reason = f"published {event.kind.value} of {event.ref} at {event.sha[:12]}"
+        what = "comment" if isinstance(event, CommentEvent) else event.kind.value
+        reason = f"published {what} of {event.ref} at {event.sha[:12]}"
         return webhook.Answer(
             202, {"id": event.delivery_id, "type": event.cloud_event_type}, reason, event.forge_name
         )

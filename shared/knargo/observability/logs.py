@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from knargo.contract.events import GitEvent
+    from knargo.contract.events import CommentEvent, GitEvent
 
 __all__ = ["FIELDS", "EventLog"]
 
@@ -89,7 +89,7 @@ class EventLog:
         *,
         status: int,
         started: float,
-        event: GitEvent | None = None,
+        event: GitEvent | CommentEvent | None = None,
         level: int = logging.INFO,
         **fields: Any,
     ) -> None:

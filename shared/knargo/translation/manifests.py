@@ -206,6 +206,8 @@ class Template(TypedDict):
     inputs: NotRequired[Artifacts]
     outputs: NotRequired[Artifacts]
     sidecars: NotRequired[list[Sidecar]]
+    suspend: NotRequired[dict[str, str]]
+    """An approval gate: the node waits until resumed (knargo.translation.gates)."""
 
 
 class PodGC(TypedDict):

@@ -25,6 +25,7 @@ from knargo.language import conditions
 from knargo.language.dialect import CiConfig, Schedule
 from knargo.translation import manifests
 from knargo.translation.filters import decide
+from knargo.translation.gates import add_gates
 from knargo.translation.selection import IF, PATHS, Selection, select
 from knargo.translation.templates import LABEL, SpecBuilder
 
@@ -148,6 +149,7 @@ def plan(
         "metadata": {"name": name, "namespace": settings.namespace, **run},
         "spec": builder.spec(jobs, kind, selection.depends),
     }
+    add_gates(workflow["spec"], jobs, builder.names)
     too_large = _too_large([workflow, *crons])
     if too_large:
         return Plan(rejected=too_large, notes=notes)

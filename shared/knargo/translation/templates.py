@@ -105,7 +105,7 @@ class SpecBuilder:
         defaults, templates = factor_defaults(
             self.templates(jobs, kind), self.settings.checkout_image
         )
-        withheld = [i for i, j in jobs.items() if _has_secrets(j) and self.event.fork]
+        withheld = [i for i, j in jobs.items() if _has_secrets(j) and self.event.secrets_withheld]
         if withheld:
             self.notes.append(
                 "pull request from a fork: secrets withheld from " + ", ".join(withheld)
@@ -246,7 +246,7 @@ class SpecBuilder:
             # container's workingDir would be created silently).
             values[jobpod.WORKING_DIRECTORY] = job.working_directory.strip("/")
         env, encoded = _transport(values)
-        if not event.fork:
+        if not event.secrets_withheld:
             env += [self._secret_env(e, n) for e, n in job.secrets.items()]
         return env, encoded
 
