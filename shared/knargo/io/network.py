@@ -14,6 +14,7 @@ a redirect to another origin.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -135,11 +136,22 @@ class ForgeClient:
         metrics: Metrics | None = None,
     ) -> None:
         self.metrics = metrics
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
-            transport=transport,
-            headers={"user-agent": "knargo"},
-        )
+        self._transport, self._timeout = transport, timeout
+        self._lock = threading.Lock()
+        self._built: httpx.Client | None = None
+
+    @property
+    def _client(self) -> httpx.Client:
+        """Built on the first request: loading the CA bundle for TLS takes 20-40 ms, which
+        a function's start would otherwise pay before its first answer."""
+        with self._lock:
+            if self._built is None:
+                self._built = httpx.Client(
+                    timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 3.0)),
+                    transport=self._transport,
+                    headers={"user-agent": "knargo"},
+                )
+            return self._built
 
     def send(
         self, request: ApiRequest, *, limit: int | None = None, forge: str = "", kind: str = ""
@@ -208,7 +220,8 @@ class ForgeClient:
         raise ForgeUnavailable(f"{request.operation}: more than {MAX_REDIRECTS} redirects")
 
     def close(self) -> None:
-        self._client.close()
+        if self._built is not None:
+            self._built.close()
 
 
 MAX_REDIRECTS = 5
