@@ -137,7 +137,8 @@ def production(function: str, root: Path) -> dict[str, str]:
     not install (the dev tools, `rich` that `import httpx` would load, `kubernetes_validate`
     that the kubernetes client would): the modules the function's image has. And a pod's
     service account (a token and a CA file here, `KUBERNETES_SERVICE_HOST` on loopback), so
-    that generate and report configure their client as in a cluster."""
+    that generate and report configure their client as in a cluster; and the variables its
+    Knative Service sets (`service_env`)."""
     from importlib import metadata
 
     from packaging.utils import canonicalize_name
@@ -159,7 +160,19 @@ def production(function: str, root: Path) -> dict[str, str]:
     text = HIDE.format(hidden=sorted(hidden), account=str(account))
     (directory / "sitecustomize.py").write_text(text)
     pod = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "9"}
-    return {"PYTHONPATH": str(directory), **pod}
+    return {**service_env(function), "PYTHONPATH": str(directory), **pod}
+
+
+def service_env(function: str) -> dict[str, str]:
+    """The variables `knative/<function>.yaml` sets on the container (e.g. the allocator's),
+    but for the mounted files' paths: each benchmark writes its own files."""
+    import yaml
+
+    for doc in yaml.safe_load_all((ROOT / "knative" / f"{function}.yaml").read_text()):
+        if doc and doc.get("kind") == "Service" and doc["metadata"]["name"] == function:
+            env = doc["spec"]["template"]["spec"]["containers"][0].get("env", [])
+            return {e["name"]: e["value"] for e in env if not e["name"].startswith("KNARGO_")}
+    raise LookupError(f"no Service {function} in knative/{function}.yaml")
 
 
 def bytecode(mode: str) -> dict[str, str]:
