@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -37,8 +37,10 @@ from knargo.contract.errors import (
 )
 from knargo.contract.events import GitEvent
 from knargo.forges import FILES, STATUSES, ApiRequest, FileApi, StatusApi
-from knargo.functions.status import Current, Update
 from knargo.observability.metrics import Metrics
+
+if TYPE_CHECKING:  # the webhook, which posts no statuses, does not import them
+    from knargo.functions.status import Current, Update
 
 __all__ = [
     "ApiResponse",
@@ -394,6 +396,8 @@ class StatusClient:
         forge, token, api = self._where(event)
         request = api.list_statuses(forge, token, event, sha)
         body = self.client.send(request, forge=forge.name, kind="list_statuses").json()
+        from knargo.functions.status import Current
+
         return [Current(*entry) for entry in api.current(body)]
 
     def post(self, event: GitEvent, sha: str, update: Update) -> None:
