@@ -3,8 +3,8 @@
 `Publisher` hands CloudEvents to the broker (`K_SINK`): connection errors, timeouts, 5xx and
 429 are retried with exponential backoff within a fixed budget, because forges give up on a
 delivery after 5-10 s; then it raises `BrokerUnavailable`, which the webhook answers with 503
-so the forge shows a failed delivery that can be redelivered. One client is reused for every
-request of a process.
+so the forge shows a failed delivery that can be redelivered. One connection pool (httpx's
+transport) is reused for every request of a process.
 
 `ForgeClient` sends the forge modules' request values. It follows redirects within the API's
 origin (GitHub moves renamed repositories that way) and strips every credential header from
