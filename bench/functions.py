@@ -9,7 +9,9 @@ modules of the packages its image installs importable) with one
 GitHub forge, its token, a secret catalog (generate) and a pod's service account (start-up
 only reads it; `harness.production`). Measured: spawn to the first answer to a POST (polled every
 2 ms; the body is not an event, so the answer is 400 after the whole request path ran),
-interleaved with a trivial function (`request.get_data(); return "ok"`); medians.
+interleaved with a trivial function (`request.get_data(); return "ok"`); medians. Also the
+CPU time the server (gunicorn's master and worker) used until then, which a loaded machine
+hardly changes.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from harness import (
     CONFIG,
     TRIVIAL,
     Function,
-    interleaved,
     main,
     production,
     runs,
-    start_time,
+    starts,
     workdir,
 )
 
@@ -56,13 +57,13 @@ def measure(
     request = ("POST", b"{}", {"Content-Type": "application/json"})
     with workdir() as root:
         fns = files(root, env)
-        starts = interleaved(
-            {n: (lambda f=f: start_time(f, request)) for n, f in fns.items()}, runs(quick, 9)
-        )
-    return [
-        (f"{name} start vs trivial function", starts[name] / starts["trivial"], goal, False, "x")
-        for name, goal in GOALS.items()
-    ]
+        walls, cpus = starts(fns, dict.fromkeys(fns, request), runs(quick, 9))
+    rows: list[tuple[str, float, float, bool, str]] = []
+    for name, goal in GOALS.items():
+        wall, cpu = walls[name] / walls["trivial"], cpus[name] / cpus["trivial"]
+        rows.append((f"{name} start vs trivial function", wall, goal, False, "x"))
+        rows.append((f"  {name} start, server CPU time vs trivial", cpu, goal, False, "x"))
+    return rows
 
 
 MEASURES = [measure]

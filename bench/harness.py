@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -34,6 +34,7 @@ MODES = ("cached", "uncached")
 SOURCES = (ROOT / "shared" / "knargo", ROOT / "functions")
 SERVER_ENV = {"WORKERS": "1", "THREADS": "8", "HOST": "127.0.0.1", "KNARGO_METRICS_PORT": "0"}
 POLL_S = 0.002
+T = TypeVar("T")
 
 TRIVIAL = """\
 import functions_framework
@@ -137,7 +138,8 @@ def production(function: str, root: Path) -> dict[str, str]:
     not install (the dev tools, `rich` that `import httpx` would load, `kubernetes_validate`
     that the kubernetes client would): the modules the function's image has. And a pod's
     service account (a token and a CA file here, `KUBERNETES_SERVICE_HOST` on loopback), so
-    that generate and report configure their client as in a cluster."""
+    that generate and report configure their client as in a cluster; and the variables its
+    Knative Service sets (`service_env`)."""
     from importlib import metadata
 
     from packaging.utils import canonicalize_name
@@ -159,7 +161,19 @@ def production(function: str, root: Path) -> dict[str, str]:
     text = HIDE.format(hidden=sorted(hidden), account=str(account))
     (directory / "sitecustomize.py").write_text(text)
     pod = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "9"}
-    return {"PYTHONPATH": str(directory), **pod}
+    return {**service_env(function), "PYTHONPATH": str(directory), **pod}
+
+
+def service_env(function: str) -> dict[str, str]:
+    """The variables `knative/<function>.yaml` sets on the container (e.g. the allocator's),
+    but for the mounted files' paths: each benchmark writes its own files."""
+    import yaml
+
+    for doc in yaml.safe_load_all((ROOT / "knative" / f"{function}.yaml").read_text()):
+        if doc and doc.get("kind") == "Service" and doc["metadata"]["name"] == function:
+            env = doc["spec"]["template"]["spec"]["containers"][0].get("env", [])
+            return {e["name"]: e["value"] for e in env if not e["name"].startswith("KNARGO_")}
+    raise LookupError(f"no Service {function} in knative/{function}.yaml")
 
 
 def bytecode(mode: str) -> dict[str, str]:
@@ -270,6 +284,34 @@ def start_time(function: Function, request: Request) -> float:
         return answering(procs, function, request)[2]
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time all threads of `pid` ran (`schedstat`, in nanoseconds)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return sum(int((task / "schedstat").read_text().split()[0]) for task in tasks) / 1e9
+
+
+def start_costs(function: Function, request: Request) -> tuple[float, float]:
+    """Seconds from spawn to the first answer, and the CPU seconds the server (master and
+    worker) used by then: unlike the wall time, the CPU time hardly changes when other
+    processes load the machine."""
+    with Processes() as procs:
+        proc, _port, wall = answering(procs, function, request)
+        return wall, cpu_seconds(proc.pid) + cpu_seconds(worker_pid(proc.pid))
+
+
+def starts(
+    functions: dict[str, Function], requests: dict[str, Request], runs: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Medians of `start_costs` of each function, interleaved: wall times, CPU times."""
+    cases = {n: (lambda f=f, n=n: start_costs(f, requests[n])) for n, f in functions.items()}
+    samples = sampled(cases, runs)
+    walls = {
+        name: statistics.median(wall for wall, _ in values) for name, values in samples.items()
+    }
+    cpus = {name: statistics.median(cpu for _, cpu in values) for name, values in samples.items()}
+    return walls, cpus
+
+
 def command_time(argv: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run(
@@ -278,15 +320,20 @@ def command_time(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def interleaved(cases: dict[str, Callable[[], float]], runs: int) -> dict[str, float]:
-    """The median of each case over `runs`, the cases taking turns, after one warm-up each."""
-    samples: dict[str, list[float]] = {name: [] for name in cases}
+def sampled(cases: dict[str, Callable[[], T]], runs: int) -> dict[str, list[T]]:
+    """`runs` samples of each case, the cases taking turns, after one warm-up each."""
+    samples: dict[str, list[T]] = {name: [] for name in cases}
     for turn in range(runs + 1):
         for name, case in cases.items():
             value = case()
             if turn:
                 samples[name].append(value)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
+
+
+def interleaved(cases: dict[str, Callable[[], float]], runs: int) -> dict[str, float]:
+    """The median of each case over `runs`, the cases taking turns, after one warm-up each."""
+    return {name: statistics.median(values) for name, values in sampled(cases, runs).items()}
 
 
 def ratio(cases: dict[str, Callable[[], float]], runs: int) -> float:

@@ -9,11 +9,14 @@ publishing to a loopback sink that answers 202. Every delivery is the real push 
 `../shared/fixtures/github/payloads/drone-go-scm/push.json`, signed as GitHub signs it.
 
 * start-up: spawn to the first answered delivery (polled every 2 ms), interleaved with a
-  trivial function (`request.get_data(); return "ok"`); medians.
+  trivial function (`request.get_data(); return "ok"`); medians. Also the CPU time the
+  server (gunicorn's master and worker) used until then, which a loaded machine hardly
+  changes.
 * memory: the worker's peak RSS (VmHWM) before and after one 25 MiB signed delivery (the push
   with a padded head commit message), in a fresh process, as a multiple of the body size.
 * throughput: 16 keep-alive connections posting the delivery, against a trivial forwarding
-  function that reads the body, verifies its HMAC and POSTs it to the same sink with httpx.
+  function that reads the body, verifies its HMAC and POSTs it to the same sink with httpx;
+  also the worker's CPU time per request, whose ratio a loaded machine hardly changes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -34,11 +38,12 @@ from harness import (
     Processes,
     Request,
     answering,
-    interleaved,
+    cpu_seconds,
     main,
     production,
     runs,
-    start_time,
+    sampled,
+    starts,
     vm_kib,
     workdir,
     worker_pid,
@@ -117,8 +122,9 @@ def functions(root: Path, env: dict[str, str], sink: str) -> dict[str, Function]
     }
 
 
-def load(port: int, request: Request, seconds: float) -> float:
-    """Requests per second of `CONNECTIONS` keep-alive connections posting `request`."""
+def load(port: int, request: Request, seconds: float) -> tuple[float, int]:
+    """Requests per second of `CONNECTIONS` keep-alive connections posting `request`, and
+    how many were answered."""
     method, body, headers = request
     done, failed = [0] * CONNECTIONS, []
     deadline = time.perf_counter() + seconds
@@ -142,14 +148,18 @@ def load(port: int, request: Request, seconds: float) -> float:
         thread.join()
     if failed:
         raise RuntimeError(f"answers other than 202: {sorted(set(failed))}")
-    return sum(done) / (time.perf_counter() - started)
+    return sum(done) / (time.perf_counter() - started), sum(done)
 
 
-def throughput(function: Function, request: Request, seconds: float) -> float:
+def throughput(function: Function, request: Request, seconds: float) -> tuple[float, float]:
+    """Requests per second, and the server's CPU seconds per request."""
     with Processes() as procs:
-        _proc, port, _ = answering(procs, function, request)
+        proc, port, _ = answering(procs, function, request)
         load(port, request, 1.0)  # warm-up
-        return load(port, request, seconds)
+        worker = worker_pid(proc.pid)
+        before = cpu_seconds(worker)
+        rate, answered = load(port, request, seconds)
+        return rate, (cpu_seconds(worker) - before) / answered
 
 
 def memory(webhook: Function, typical: Request) -> float:
@@ -177,23 +187,30 @@ def measure(
     typical = delivery(push())
     with workdir() as root, Processes() as procs:
         fns = functions(root, env, procs.sink(env))
-        starts = interleaved(
-            {n: (lambda f=fns[n]: start_time(f, typical)) for n in ("webhook", "trivial")},
-            runs(quick, 9),
-        )
+        pair = {n: fns[n] for n in ("webhook", "trivial")}
+        walls, cpus = starts(pair, dict.fromkeys(pair, typical), runs(quick, 9))
         peaks = sorted(memory(fns["webhook"], typical) for _ in range(runs(quick, 5)))
         seconds = 3.0 if quick else 8.0
-        rates = interleaved(
+        samples = sampled(
             {
                 n: (lambda f=fns[n]: throughput(f, typical, seconds))
                 for n in ("webhook", "forwarding")
             },
             1 if quick else 3,
         )
+        rates = {n: statistics.median(rate for rate, _ in v) for n, v in samples.items()}
+        costs = {n: statistics.median(cost for _, cost in v) for n, v in samples.items()}
     return [
         (
             "webhook start-to-first-answer vs trivial function",
-            starts["webhook"] / starts["trivial"],
+            walls["webhook"] / walls["trivial"],
+            GOAL_START,
+            False,
+            "x",
+        ),
+        (
+            "  webhook start, server CPU time vs trivial",
+            cpus["webhook"] / cpus["trivial"],
             GOAL_START,
             False,
             "x",
@@ -208,6 +225,13 @@ def measure(
         (
             "webhook throughput vs trivial forwarding function",
             rates["webhook"] / rates["forwarding"],
+            GOAL_THROUGHPUT,
+            True,
+            "x",
+        ),
+        (
+            "  the same from CPU time: forwarding's CPU per request / webhook's",
+            costs["forwarding"] / costs["webhook"],
             GOAL_THROUGHPUT,
             True,
             "x",

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from knargo.config.catalog import FileCatalog, load_catalog
 from knargo.config.credentials import DEFAULT_DIR, Credentials, load_credentials
 from knargo.config.settings import Settings, load_settings
 from knargo.contract.errors import StartupError
+
+if TYPE_CHECKING:  # only generate reads the catalog
+    from knargo.config.catalog import FileCatalog
 
 __all__ = [
     "GenerateRuntime",
@@ -126,6 +129,8 @@ class GenerateRuntime:
 def generate_runtime(environ: Mapping[str, str]) -> GenerateRuntime:
     settings = load_config(environ)
     credentials = load_credentials(_credentials_dir(environ), settings)
+    from knargo.config.catalog import load_catalog
+
     path = environ.get("KNARGO_SECRET_CATALOG") or DEFAULT_CATALOG
     catalog, problems = load_catalog(path)
     if catalog is None:

@@ -12,7 +12,8 @@ is missing, 429/5xx/timeouts are temporary (the broker redelivers), 400/422 are 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,26 +42,52 @@ class Cluster:
 
     def __init__(
         self,
-        api_client: k8s.ApiClient,
+        api_client: k8s.ApiClient | None = None,
         namespace: str | None = None,
         metrics: Metrics | None = None,
+        *,
+        connect: Callable[[], k8s.ApiClient] | None = None,
     ) -> None:
+        """`api_client`, or `connect` to build it on first use: importing the client's
+        `ApiClient` and `CustomObjectsApi` and building them costs a start-up about 80 ms
+        (they import `kubernetes.utils`, dateutil and multiprocessing), which generate and
+        report need only for their first Workflow."""
+        if api_client is None and connect is None:
+            raise TypeError("Cluster needs an api_client or a connect function")
         self._client = api_client
-        api = k8s.CustomObjectsApi(api_client)
-        self._api: Any = _Counted(api, metrics) if metrics is not None else api
+        self._connect = connect
+        self._metrics = metrics
+        self._lock = threading.Lock()
+        self._custom_api: Any = None
         self._core_api: k8s.CoreV1Api | None = None
         self.namespace = namespace
         """The kubeconfig context's namespace, if it names one."""
+
+    def _api_client(self) -> k8s.ApiClient:
+        with self._lock:
+            if self._client is None:
+                assert self._connect is not None
+                self._client = self._connect()
+            return self._client
+
+    @property
+    def _api(self) -> Any:
+        """The custom objects API (counted when there are metrics), created on first use."""
+        if self._custom_api is None:
+            api = k8s.CustomObjectsApi(self._api_client())
+            self._custom_api = _Counted(api, self._metrics) if self._metrics is not None else api
+        return self._custom_api
 
     def _core(self) -> k8s.CoreV1Api:
         """Created on first use: it loads ~250 model modules (a third of a second), which
         generate and report never need; only the admin commands read ConfigMaps and Secrets."""
         if self._core_api is None:
-            self._core_api = k8s.CoreV1Api(self._client)
+            self._core_api = k8s.CoreV1Api(self._api_client())
         return self._core_api
 
     def close(self) -> None:
-        self._client.close()  # type: ignore[no-untyped-call]
+        if self._client is not None:
+            self._client.close()  # type: ignore[no-untyped-call]
 
     @classmethod
     def connect(cls, environ: Mapping[str, str], metrics: Metrics | None = None) -> Cluster:
@@ -80,7 +107,7 @@ class Cluster:
             ) from None
         # No hidden retries (urllib3 would sleep on 429/503): the broker redelivers instead.
         configuration.retries = False
-        return cls(k8s.ApiClient(configuration), metrics=metrics)
+        return cls(connect=lambda: k8s.ApiClient(configuration), metrics=metrics)
 
     @classmethod
     def from_kubeconfig(

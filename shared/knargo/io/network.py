@@ -3,8 +3,8 @@
 `Publisher` hands CloudEvents to the broker (`K_SINK`): connection errors, timeouts, 5xx and
 429 are retried with exponential backoff within a fixed budget, because forges give up on a
 delivery after 5-10 s; then it raises `BrokerUnavailable`, which the webhook answers with 503
-so the forge shows a failed delivery that can be redelivered. One client is reused for every
-request of a process.
+so the forge shows a failed delivery that can be redelivered. One connection pool (httpx's
+transport) is reused for every request of a process.
 
 `ForgeClient` sends the forge modules' request values. It follows redirects within the API's
 origin (GitHub moves renamed repositories that way) and strips every credential header from
@@ -14,11 +14,12 @@ a redirect to another origin.
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http.cookiejar import CookieJar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -46,8 +47,10 @@ from knargo.forges import (
     PullHead,
     StatusApi,
 )
-from knargo.functions.status import Current, Update
 from knargo.observability.metrics import Metrics
+
+if TYPE_CHECKING:  # the webhook, which posts no statuses, does not import them
+    from knargo.functions.status import Current, Update
 
 __all__ = [
     "ApiResponse",
@@ -60,6 +63,11 @@ __all__ = [
 ]
 
 _RETRIED = frozenset({408, 429, 500, 502, 503, 504})
+_PROXY_VARIABLES = tuple(
+    name
+    for scheme in ("http", "https", "all")
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY")
+)
 
 
 @dataclass(frozen=True)
@@ -68,13 +76,6 @@ class RetryPolicy:
 
     delays: Sequence[float] = (0.1, 0.3, 0.9)
     timeout: float = 1.0
-
-
-class _NoCookies(CookieJar):
-    """A broker sets no cookies: not reading answers for them saves a tenth of a publish."""
-
-    def extract_cookies(self, response: Any, request: Any) -> None:
-        return None
 
 
 class Publisher:
@@ -91,36 +92,60 @@ class Publisher:
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         timeout = httpx.Timeout(self.policy.timeout, connect=self.policy.timeout)
+        self._timeout = timeout.as_dict()
+        self._url = httpx.URL(sink)
         # Loading the CA bundle costs ~30 ms of start-up; a plain-http sink never uses it.
         verify = sink.startswith("https://")
-        self._client = httpx.Client(
-            timeout=timeout,
-            transport=transport,
-            headers={"user-agent": "knargo"},
-            verify=verify,
-            cookies=_NoCookies(),
-        )
+        # Requests go straight to the transport (httpx's connection pool): the client's
+        # merging of URLs, headers and cookies, its auth and redirect steps cost a fifth of
+        # a delivery's handling, and a broker needs none of them. Only a proxy configured
+        # in the environment, which the client would use, keeps the client.
+        self._transport = transport or httpx.HTTPTransport(verify=verify)
+        self._client: httpx.Client | None = None
+        if transport is None and any(os.environ.get(name) for name in _PROXY_VARIABLES):
+            self._client = httpx.Client(
+                timeout=timeout, headers={"user-agent": "knargo"}, verify=verify
+            )
 
     def publish(self, headers: dict[str, str], body: bytes) -> int:
         """Send one event; returns the number of attempts it took."""
         problem = ""
         for attempt, delay in enumerate([*self.policy.delays, None], start=1):
             try:
-                response = self._client.post(self.sink, headers=headers, content=body)
+                status = self._post(headers, body)
             except httpx.HTTPError as exc:
                 problem = type(exc).__name__
             else:
-                if response.is_success:
+                if 200 <= status < 300:
                     return attempt
-                if response.status_code not in _RETRIED:
-                    raise PermanentError(f"the broker refused the event: {response.status_code}")
-                problem = f"HTTP {response.status_code}"
+                if status not in _RETRIED:
+                    raise PermanentError(f"the broker refused the event: {status}")
+                problem = f"HTTP {status}"
             if delay is not None:
                 self._sleep(delay)
         raise BrokerUnavailable(f"the broker did not take the event: {problem}")
 
+    def _post(self, headers: dict[str, str], body: bytes) -> int:
+        if self._client is not None:
+            return self._client.post(self._url, headers=headers, content=body).status_code
+        request = httpx.Request(
+            "POST",
+            self._url,
+            headers={**headers, "user-agent": "knargo"},
+            content=body,
+            extensions={"timeout": self._timeout},
+        )
+        response = self._transport.handle_request(request)
+        try:
+            response.read()  # the answer is not used; reading it frees the connection
+        finally:
+            response.close()
+        return response.status_code
+
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
+        if self._client is not None:
+            self._client.close()
 
 
 @dataclass(frozen=True)
@@ -146,11 +171,22 @@ class ForgeClient:
         metrics: Metrics | None = None,
     ) -> None:
         self.metrics = metrics
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
-            transport=transport,
-            headers={"user-agent": "knargo"},
-        )
+        self._transport, self._timeout = transport, timeout
+        self._lock = threading.Lock()
+        self._built: httpx.Client | None = None
+
+    @property
+    def _client(self) -> httpx.Client:
+        """Built on the first request: loading the CA bundle for TLS takes 20-40 ms, which
+        a function's start would otherwise pay before its first answer."""
+        with self._lock:
+            if self._built is None:
+                self._built = httpx.Client(
+                    timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 3.0)),
+                    transport=self._transport,
+                    headers={"user-agent": "knargo"},
+                )
+            return self._built
 
     def send(
         self, request: ApiRequest, *, limit: int | None = None, forge: str = "", kind: str = ""
@@ -219,7 +255,8 @@ class ForgeClient:
         raise ForgeUnavailable(f"{request.operation}: more than {MAX_REDIRECTS} redirects")
 
     def close(self) -> None:
-        self._client.close()
+        if self._built is not None:
+            self._built.close()
 
 
 MAX_REDIRECTS = 5
@@ -370,6 +407,8 @@ class StatusClient:
         forge, token, api = self._where(event)
         request = api.list_statuses(forge, token, event, sha)
         body = self.client.send(request, forge=forge.name, kind="list_statuses").json()
+        from knargo.functions.status import Current
+
         return [Current(*entry) for entry in api.current(body)]
 
     def post(self, event: GitEvent, sha: str, update: Update) -> None:
