@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/parser.py
 	$(BIN)/python bench/artifacts.py
 	$(BIN)/python bench/matrix.py
+	$(BIN)/python bench/depends.py
+	$(BIN)/python bench/checkout.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sample import PUSH
+
 from knargo.config.settings import Settings
-from knargo.contract.events import GitEvent
 from knargo.language.lint import check
 from knargo.local.files import Store
 from knargo.translation.plan import plan
@@ -35,21 +36,6 @@ from knargo.translation.templates import with_defaults
 
 GOAL_TRANSFER = 1.5
 MIB = 2**20
-EVENT = GitEvent.model_validate(
-    {
-        "forge_kind": "github",
-        "forge_name": "github",
-        "repository": "acme/api",
-        "repository_url": "https://github.com/acme/api",
-        "clone_url": "https://github.com/acme/api.git",
-        "default_branch": "main",
-        "kind": "push",
-        "ref": "refs/heads/main",
-        "sha": "9f2c1e0b7a6d5c4b3a29180f7e6d5c4b3a291807",
-        "sender": "octocat",
-        "delivery_id": "bench",
-    }
-)
 
 
 def _pipeline(jobs: int, artifacts: bool, every: int = 1) -> str:
@@ -66,7 +52,7 @@ def _pipeline(jobs: int, artifacts: bool, every: int = 1) -> str:
 def _workflow(text: str) -> dict[str, Any]:
     checked = check(text)
     assert checked.config is not None, checked.diagnostics
-    workflow = plan(checked.config, EVENT, Settings.embedded()).workflow
+    workflow = plan(checked.config, PUSH, Settings.embedded()).workflow
     assert workflow is not None
     return dict(workflow)
 

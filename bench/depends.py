@@ -15,24 +15,13 @@ import json
 import statistics
 import time
 
+from sample import PUSH
+
 from knargo.config.settings import Settings
-from knargo.contract.events import GitEvent
 from knargo.language.lint import check
 from knargo.translation.plan import MAX_MANIFEST_BYTES, plan
 
 JOBS = 199
-EVENT = GitEvent(
-    forge_kind="github",
-    forge_name="github",
-    repository="acme/api",
-    repository_url="https://github.com/acme/api",
-    clone_url="https://github.com/acme/api.git",
-    default_branch="main",
-    kind="push",
-    ref="refs/heads/main",
-    sha="9f2c1e0b7a6d5c4b3a29180f7e6d5c4b3a291807",
-    delivery_id="bench",
-)
 
 
 def chain(condition: str | None, every: bool) -> str:
@@ -53,7 +42,7 @@ def measure(text: str) -> tuple[float, int]:
     times, size = [], 0
     for _ in range(5):
         start = time.perf_counter()
-        result = plan(checked.config, EVENT, settings)
+        result = plan(checked.config, PUSH, settings)
         times.append(time.perf_counter() - start)
         assert result.workflow is not None, result.rejected
         size = len(json.dumps(result.workflow, separators=(",", ":")))

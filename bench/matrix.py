@@ -25,10 +25,10 @@ import time
 from typing import Any
 
 from harness import main, runs
+from sample import PUSH
 
 from knargo.cli.render import dump
 from knargo.config.settings import Settings
-from knargo.contract.events import GitEvent
 from knargo.formats import positions
 from knargo.language.dialect import CiConfig
 from knargo.language.lint import check
@@ -37,18 +37,6 @@ from knargo.translation.templates import SpecBuilder
 
 GOAL_SECONDS = 0.3
 GOAL_BYTES = 1024 * 1024
-EVENT = GitEvent(
-    forge_kind="github",
-    forge_name="github",
-    repository="acme/api",
-    repository_url="https://github.com/acme/api",
-    clone_url="https://github.com/acme/api.git",
-    default_branch="main",
-    kind="push",
-    ref="refs/heads/main",
-    sha="a" * 40,
-    delivery_id="bench",
-)
 
 
 def pipeline(first: int, second: int, third: int) -> str:
@@ -85,7 +73,7 @@ def translate_256() -> tuple[int, int]:
     doc, _ = positions.load(text, "ci.yaml")
     assert doc is not None
     config = CiConfig.model_validate(doc.data)
-    builder = SpecBuilder(config, EVENT, settings, None, [])
+    builder = SpecBuilder(config, PUSH, settings, None, [])
     workflow: dict[str, Any] = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
@@ -101,7 +89,7 @@ def render_196() -> tuple[int, int]:
     settings = Settings.embedded()
     checked = check(pipeline(7, 7, 4), "ci.yaml", settings=settings)
     assert checked.config is not None, [str(d) for d in checked.diagnostics]
-    result = plan(checked.config, EVENT, settings)
+    result = plan(checked.config, PUSH, settings)
     assert result.workflow is not None, result.rejected
     rendered = dump(result.manifests, "yaml")
     return len(json.dumps(result.workflow, separators=(",", ":"))), len(rendered)

@@ -16,9 +16,9 @@ import json
 import sys
 
 from harness import BIN, command_time, main, ratio, runs
+from sample import PUSH
 
 from knargo.config.settings import Settings
-from knargo.contract.events import GitEvent
 from knargo.language.lint import check
 from knargo.translation.plan import plan
 
@@ -52,19 +52,7 @@ def workflow_bytes(jobs: int) -> tuple[int, str | None]:
     settings = Settings.embedded()
     checked = check(plain_pipeline(jobs), "ci.yaml", settings=settings)
     assert checked.config is not None, [str(d) for d in checked.diagnostics]
-    event = GitEvent(
-        forge_kind="github",
-        forge_name="github",
-        repository="acme/api",
-        repository_url="https://github.com/acme/api",
-        clone_url="https://github.com/acme/api.git",
-        default_branch="main",
-        kind="push",
-        ref="refs/heads/main",
-        sha="a" * 40,
-        delivery_id="bench",
-    )
-    result = plan(checked.config, event, settings)
+    result = plan(checked.config, PUSH, settings)
     if result.workflow is None:
         return 0, result.rejected or result.skipped
     return len(json.dumps(result.workflow, separators=(",", ":"))), None
