@@ -10,7 +10,15 @@ import re
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from knargo.contract.events import ForgeKind
 from knargo.formats import positions
@@ -104,6 +112,16 @@ class Forge(_Model):
     """API base URL, e.g. `https://api.github.com`, `https://gitlab.example.com/api/v4`."""
     web_url: str
     """Web URL; deliveries are matched to a forge by kind and this URL's host."""
+    app_id: Annotated[int, Field(gt=0)] | None = None
+    """GitHub only: the GitHub App's id. knargo then authenticates as the App (its private
+    key in the credential `<name>.app-key`) with a token per installation instead of
+    `<name>.token`, and reports with check runs instead of commit statuses."""
+
+    @model_validator(mode="after")
+    def _app_on_github(self) -> Forge:
+        if self.app_id is not None and self.kind is not ForgeKind.GITHUB:
+            raise ValueError("app_id: only a forge of kind github authenticates as an App")
+        return self
 
     @property
     def host(self) -> str:

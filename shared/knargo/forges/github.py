@@ -129,7 +129,15 @@ def _repository(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> d
         "private": repo.get("private") is True,
         "sender": opt_str(payload, "sender", "login") or "",
         "delivery_id": delivery_id,
+        "installation_id": _installation(payload),
     }
+
+
+def _installation(payload: Mapping[str, Any]) -> int | None:
+    """A GitHub App's delivery names its installation (`installation.id`)."""
+    installation = payload.get("installation")
+    ident = installation.get("id") if isinstance(installation, Mapping) else None
+    return ident if isinstance(ident, int) and not isinstance(ident, bool) else None
 
 
 def _push(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:

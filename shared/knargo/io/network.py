@@ -8,7 +8,8 @@ request of a process.
 
 `ForgeClient` sends the forge modules' request values. It follows redirects within the API's
 origin (GitHub moves renamed repositories that way) and strips every credential header from
-a redirect to another origin.
+a redirect to another origin. For a GitHub App it holds the installation tokens
+(`knargo.io.apptokens`): a request refused with 401 is sent once more with a new token.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.cookiejar import CookieJar
 from typing import Any
 
@@ -47,6 +48,7 @@ from knargo.forges import (
     StatusApi,
 )
 from knargo.functions.status import Current, Update
+from knargo.io.apptokens import AppTokens
 from knargo.observability.metrics import Metrics
 
 __all__ = [
@@ -151,6 +153,7 @@ class ForgeClient:
             transport=transport,
             headers={"user-agent": "knargo"},
         )
+        self.apps = AppTokens(lambda request, kind: self.send(request, kind=kind).json())
 
     def send(
         self, request: ApiRequest, *, limit: int | None = None, forge: str = "", kind: str = ""
@@ -175,6 +178,17 @@ class ForgeClient:
                 )
 
     def _send(self, request: ApiRequest, limit: int | None) -> ApiResponse:
+        try:
+            return self._send_once(request, limit)
+        except Unauthorized as exc:
+            scheme, _, stale = request.headers.get("Authorization", "").partition(" ")
+            fresh = self.apps.renew(stale) if exc.status == 401 and scheme == "Bearer" else None
+            if fresh is None:
+                raise
+        headers = {**request.headers, "Authorization": f"Bearer {fresh}"}
+        return self._send_once(replace(request, headers=headers), limit)
+
+    def _send_once(self, request: ApiRequest, limit: int | None) -> ApiResponse:
         try:
             response = self._follow(request)
             try:
@@ -255,6 +269,18 @@ def _read(
     return b"".join(chunks)
 
 
+def _token(
+    credentials: Credentials, client: ForgeClient, forge: Forge, event: GitEvent | CommentEvent
+) -> str | None:
+    """The token for the event's repository: its installation's for a GitHub App, else the
+    forge's `<forge>.token`, else none."""
+    key = credentials.app_keys.get(forge.name)
+    if forge.app_id is not None and key is not None:
+        return client.apps.token(forge, key, event.repository, event.installation_id)
+    token = credentials.tokens.get(forge.name)
+    return token.reveal().decode() if token else None
+
+
 # Pull requests list at most this many pages of changed files (3,000 paths).
 MAX_PAGES = 30
 
@@ -273,8 +299,7 @@ class ForgeReader:
 
     def _where(self, event: GitEvent) -> tuple[Forge, str | None, FileApi]:
         forge = next(f for f in self.settings.forges if f.name == event.forge_name)
-        token = self.credentials.tokens.get(forge.name)
-        return forge, token.reveal().decode() if token else None, FILES[forge.kind]
+        return forge, _token(self.credentials, self.client, forge, event), FILES[forge.kind]
 
     def read_file(self, event: GitEvent, path: str, limit: int) -> bytes | None:
         """The file at the event's commit, None if there is none; TooLarge over `limit`.
@@ -360,8 +385,8 @@ class StatusClient:
         forge = next((f for f in self.settings.forges if f.name == event.forge_name), None)
         if forge is None:
             raise PermanentError(f'no forge "{event.forge_name}" is configured')
-        token = self.credentials.tokens.get(forge.name)
-        return forge, token.reveal().decode() if token else None, STATUSES[forge.kind]
+        token = _token(self.credentials, self.client, forge, event)
+        return forge, token, STATUSES[forge.kind]
 
     def api(self, event: GitEvent) -> StatusApi:
         return self._where(event)[2]
@@ -409,8 +434,8 @@ class ConversationClient:
         forge = next((f for f in self.settings.forges if f.name == comment.forge_name), None)
         if forge is None:
             raise PermanentError(f'no forge "{comment.forge_name}" is configured')
-        token = self.credentials.tokens.get(forge.name)
-        return forge, token.reveal().decode() if token else None, CONVERSATIONS[forge.kind]
+        token = _token(self.credentials, self.client, forge, comment)
+        return forge, token, CONVERSATIONS[forge.kind]
 
     def can_write(self, comment: CommentEvent) -> bool:
         """Whether the comment's author may write to the repository; a forge that knows no
