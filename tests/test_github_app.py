@@ -121,7 +121,7 @@ def test_tokens_per_installation_are_cached_until_shortly_before_expiry(fake: Fo
     clock.ahead = 3600 - 299  # less than five minutes left: made again before it expires
     statuses.post(_event("acme/api", 11), SHA, UPDATE)
     assert fake.app_tokens_made() == [11, 22, 11]
-    auth = [r.headers["authorization"] for r in fake.requests if "/statuses/" in r.path]
+    auth = [r.headers["authorization"] for r in fake.requests if "/check-runs" in r.path]
     assert len(set(auth)) == 3
     assert all(a.startswith("Bearer ghs_") for a in auth)
 
@@ -132,8 +132,8 @@ def test_a_refused_token_is_made_again_once(fake: ForgeFake) -> None:
     fake.revoke_app_tokens()
     statuses.post(_event("acme/api", 11), SHA, UPDATE)
     assert fake.app_tokens_made() == [11, 11]
-    codes = [r.status for r in fake.requests if "/statuses/" in r.path]
-    assert codes == [201, 401, 201]
+    codes = [r.status for r in fake.requests if "/check-runs" in r.path]
+    assert codes == [201, 401, 200]  # created, then updated: refused once, then made again
     assert len(fake.statuses("github", "acme/api", SHA)) == 2
 
 

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from knargo.contract.events import GitEvent, PipelineRejected, PipelineSkipped, PipelineSubmitted
+from knargo.forges.github import CheckOutput
 from knargo.formats.durations import format_seconds
 
 __all__ = [
@@ -62,6 +63,9 @@ class Update:
     state: State
     description: str
     target_url: str | None = None
+    output: CheckOutput | None = None
+    """What a check run shows beyond its title (annotations, a log tail); commit statuses
+    have no room for it."""
 
 
 @dataclass(frozen=True)
@@ -277,7 +281,11 @@ def due(
     posts = []
     for update in wanted:
         update = Update(
-            update.context, update.state, shorten(update.description, limit), update.target_url
+            update.context,
+            update.state,
+            shorten(update.description, limit),
+            update.target_url,
+            update.output,
         )
         shown = latest.get(update.context.lower())
         if (

@@ -47,8 +47,10 @@ from knargo.forges import (
     PullHead,
     StatusApi,
 )
+from knargo.forges.github import CHECKS, GitHubChecks
 from knargo.functions.status import Current, Update
 from knargo.io.apptokens import AppTokens
+from knargo.io.checkruns import CheckRuns
 from knargo.observability.metrics import Metrics
 
 __all__ = [
@@ -370,13 +372,15 @@ class ForgeReader:
 
 
 class StatusClient:
-    """Reads and posts commit statuses through each forge's API."""
+    """Reads and posts commit statuses through each forge's API; check runs for a GitHub
+    App (`knargo.io.checkruns`)."""
 
     def __init__(
         self, settings: Settings, credentials: Credentials, client: ForgeClient | None = None
     ) -> None:
         self.settings, self.credentials = settings, credentials
         self.client = client or ForgeClient()
+        self.checks = CheckRuns()
 
     def close(self) -> None:
         self.client.close()
@@ -386,7 +390,7 @@ class StatusClient:
         if forge is None:
             raise PermanentError(f'no forge "{event.forge_name}" is configured')
         token = _token(self.credentials, self.client, forge, event)
-        return forge, token, STATUSES[forge.kind]
+        return forge, token, CHECKS if forge.app_id is not None else STATUSES[forge.kind]
 
     def api(self, event: GitEvent) -> StatusApi:
         return self._where(event)[2]
@@ -395,10 +399,25 @@ class StatusClient:
         forge, token, api = self._where(event)
         request = api.list_statuses(forge, token, event, sha)
         body = self.client.send(request, forge=forge.name, kind="list_statuses").json()
+        if isinstance(api, GitHubChecks):
+            self.checks.read(forge, event, sha, api.ids(body))
         return [Current(*entry) for entry in api.current(body)]
 
     def post(self, event: GitEvent, sha: str, update: Update) -> None:
         forge, token, api = self._where(event)
+        if isinstance(api, GitHubChecks):
+            self.checks.post(
+                api,
+                lambda request: self.client.send(
+                    request, forge=forge.name, kind="check_run"
+                ).json(),
+                forge,
+                token,
+                event,
+                sha,
+                update,
+            )
+            return
         request = api.create_status(
             forge,
             token,

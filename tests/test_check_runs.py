@@ -1,0 +1,154 @@
+"""Check runs of a GitHub App through the report function end to end: events in, the real
+kubernetes client reading Workflows from the API server fake, check runs created and updated
+on the forge fake (checked against GitHub's API description, with installation tokens the
+fake made for a JWT it verified)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from functions_framework import create_app
+
+from argo_sim import run
+from forgefake import ForgeFake, running_forges
+from knargo.config.settings import Settings
+from knargo.contract import cloudevent
+from knargo.contract.events import Envelope, GitEvent
+from knargo.language.lint import check
+from knargo.translation.plan import plan
+from kubefake import FakeKube, running_kube
+from test_github_app import APP_ID, PRIVATE, PUBLIC
+from test_report_function import CI, stop, submitted, updated
+
+ROOT = Path(__file__).resolve().parent.parent
+SHA = "d" * 40
+REPO = "acme/api"
+
+
+class Env:
+    def __init__(self, kube: FakeKube, forge: ForgeFake, client: Any, settings: Settings) -> None:
+        self.kube, self.forge, self.client, self.settings = kube, forge, client, settings
+
+    def send(self, envelope: Envelope) -> Any:
+        message = cloudevent.encode(envelope)
+        return self.client.post("/", data=message.body, headers=message.headers)
+
+    def sequence(self) -> list[tuple[str, str]]:
+        return [(s.context, s.state) for s in self.forge.statuses("github", REPO, SHA)]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    with running_kube() as kube, running_forges() as forge:
+        forge.enable_app(APP_ID, PUBLIC)
+        forge.install(REPO, 77)
+        forge.add_commit("github", REPO, SHA)
+        github = {"name": "github", "kind": "github", "api_url": forge.api_url("github")}
+        github |= {"web_url": "https://github.com", "app_id": APP_ID}
+        config = {"namespace": "ci", "argo_ui_url": "https://argo.example.com", "forges": [github]}
+        (tmp_path / "config.yaml").write_text(json.dumps(config))
+        credentials = tmp_path / "credentials"
+        credentials.mkdir()
+        (credentials / "github.app-key").write_bytes(PRIVATE)
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig(tmp_path)))
+        monkeypatch.setenv("KNARGO_CONFIG", str(tmp_path / "config.yaml"))
+        monkeypatch.setenv("KNARGO_CREDENTIALS_DIR", str(credentials))
+        stop()
+        app = create_app("handle", str(ROOT / "functions" / "report" / "main.py"))
+        yield Env(kube, forge, app.test_client(), Settings.model_validate(config))
+        stop()
+        assert forge.violations == []
+
+
+def git_event() -> GitEvent:
+    url = f"https://github.com/{REPO}"
+    return GitEvent(
+        forge_kind="github",
+        forge_name="github",
+        repository=REPO,
+        repository_url=url,
+        clone_url=url + ".git",
+        default_branch="main",
+        kind="push",
+        ref="refs/heads/feature",
+        sha=SHA,
+        delivery_id="d-1",
+        installation_id=77,
+    )
+
+
+def manifest(env: Env, event: GitEvent) -> dict[str, Any]:
+    config = check(CI).config
+    assert config is not None
+    result = plan(config, event, env.settings)
+    assert result.workflow is not None
+    return dict(result.workflow)
+
+
+def test_a_four_job_run_with_a_failure_creates_and_completes_its_check_runs(env: Env) -> None:
+    event = git_event()
+    workflow = manifest(env, event)
+    assert env.send(submitted(env, event, workflow)).status_code == 202
+    snapshots = list(run(workflow, {"test": "Failed"}))
+    for snapshot in snapshots:
+        env.kube.put_object(snapshot, "workflows")
+        assert env.send(updated(snapshot)).status_code == 202
+    assert env.sequence() == [
+        ("knargo", "queued"),
+        ("knargo/build", "queued"),
+        ("knargo/test", "queued"),
+        ("knargo/lint", "queued"),
+        ("knargo/deploy", "queued"),
+        ("knargo", "in_progress"),
+        ("knargo/build", "in_progress"),
+        ("knargo/build", "success"),
+        ("knargo/test", "in_progress"),
+        ("knargo/test", "failure"),
+        ("knargo/lint", "in_progress"),
+        ("knargo/lint", "success"),
+        ("knargo/deploy", "skipped"),
+        ("knargo", "failure"),
+    ]
+    runs = env.forge.check_runs(REPO, SHA)
+    assert [r["name"] for r in runs] == ["knargo", *(f"knargo/{j}" for j in CI_JOBS)]
+    by_name = {r["name"]: r for r in runs}
+    assert by_name["knargo/test"]["output"]["title"] == "Error (exit code 1)"
+    assert by_name["knargo"]["details_url"].startswith("https://argo.example.com/workflows/ci/")
+    creates = [r for r in env.forge.requests if r.method == "POST" and "check-runs" in r.path]
+    assert len(creates) == 5  # one per check run, every later change is an update
+    # Redelivered and stale events change nothing more.
+    before = len(env.sequence())
+    for snapshot in [snapshots[-1], snapshots[0], snapshots[-1]]:
+        env.send(updated(snapshot))
+    env.send(submitted(env, event, workflow))
+    assert len(env.sequence()) == before
+    assert all("ghs_" not in r.path for r in env.forge.requests)
+
+
+CI_JOBS = ("build", "test", "lint", "deploy")
+
+
+def test_a_deadline_completes_the_check_run_as_timed_out(env: Env) -> None:
+    from knargo.forges.github import CHECKS
+
+    request = CHECKS.create_status(
+        env.settings.forges[0],
+        "t",
+        git_event(),
+        SHA,
+        "failure",
+        "knargo/test",
+        "Step exceeded its deadline",
+        None,
+    )
+    assert request.json["status"] == "completed"
+    assert request.json["conclusion"] == "timed_out"
+    # read back as a failure, so the same update is no transition
+    body = {"check_runs": [{"id": 1, "name": "knargo/test", "status": "completed"}]}
+    body["check_runs"][0] |= {"conclusion": "timed_out", "output": {"title": "x"}}
+    assert CHECKS.current(body) == [("knargo/test", "failure", "x", None)]
