@@ -17,6 +17,7 @@ from argo_sim import run
 from forgefake import ForgeFake, running_forges
 from knargo.config.settings import Settings
 from knargo.contract import cloudevent
+from knargo.contract import events
 from knargo.contract.events import Envelope, GitEvent
 from knargo.language.lint import check
 from knargo.translation.plan import plan
@@ -152,3 +153,61 @@ def test_a_deadline_completes_the_check_run_as_timed_out(env: Env) -> None:
     body = {"check_runs": [{"id": 1, "name": "knargo/test", "status": "completed"}]}
     body["check_runs"][0] |= {"conclusion": "timed_out", "output": {"title": "x"}}
     assert CHECKS.current(body) == [("knargo/test", "failure", "x", None)]
+
+
+def rejected(event: GitEvent, text: str) -> Envelope:
+    checked = check(text, ".ci/ci.yaml")
+    assert checked.config is None
+    data = events.PipelineRejected(
+        event=event,
+        summary=str(checked.diagnostics[0]),
+        diagnostics=[events.DiagnosticInfo(**d.to_dict()) for d in checked.diagnostics],
+    )
+    return Envelope(
+        type=events.PIPELINE_REJECTED,
+        source=event.repository_url,
+        id="r-1",
+        data=data.model_dump(mode="json"),
+    )
+
+
+BROKEN = """\
+jobs:
+  build:
+    image: alpine
+    imagee: alpine
+    run: make
+  test: {image: alpine, run: make test, needs: buidl}
+"""
+
+
+def test_a_rejected_file_is_annotated_at_each_diagnostics_line_and_column(env: Env) -> None:
+    assert env.send(rejected(git_event(), BROKEN)).status_code == 202
+    [pipeline] = env.forge.check_runs(REPO, SHA)
+    assert (pipeline["name"], pipeline["status"], pipeline["conclusion"]) == (
+        "knargo",
+        "completed",
+        "failure",
+    )
+    notes = sorted(
+        (a["path"], a["start_line"], a["start_column"], a["annotation_level"], a["message"][:22])
+        for a in pipeline["annotations"]
+    )
+    assert notes == [
+        (".ci/ci.yaml", 4, 5, "failure", 'unknown key "imagee" i'),
+        (".ci/ci.yaml", 6, 48, "failure", 'job "test" needs unkno'),  # at buidl
+    ]
+    assert all(a["end_line"] == a["start_line"] for a in pipeline["annotations"])
+    assert "`.ci/ci.yaml:4:5`" in pipeline["output"]["text"]
+    env.send(rejected(git_event(), BROKEN))  # redelivered: nothing more
+    assert len(env.forge.check_runs(REPO, SHA)[0]["annotations"]) == 2
+
+
+def test_more_annotations_than_one_request_takes_follow_in_updates(env: Env) -> None:
+    text = "jobs:\n" + "".join(f"  j{i}: {{image: a, run: x, imagee: y}}\n" for i in range(120))
+    assert env.send(rejected(git_event(), text)).status_code == 202
+    [pipeline] = env.forge.check_runs(REPO, SHA)
+    assert sorted(a["start_line"] for a in pipeline["annotations"]) == list(range(2, 122))
+    sent = [r for r in env.forge.requests if "check-runs" in r.path and r.method != "GET"]
+    assert [r.method for r in sent] == ["POST", "PATCH", "PATCH"]
+    assert [len(r.body["output"]["annotations"]) for r in sent] == [50, 50, 20]
