@@ -16,8 +16,7 @@ from functions_framework import create_app
 from argo_sim import run
 from forgefake import ForgeFake, running_forges
 from knargo.config.settings import Settings
-from knargo.contract import cloudevent
-from knargo.contract import events
+from knargo.contract import cloudevent, events
 from knargo.contract.events import Envelope, GitEvent
 from knargo.language.lint import check
 from knargo.translation.plan import plan
