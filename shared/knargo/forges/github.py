@@ -25,6 +25,7 @@ from knargo.forges.payload import (
     Headers,
     Ignored,
     Parsed,
+    PayloadError,
     Ping,
     PullHead,
     bodies_of,
@@ -97,6 +98,8 @@ class GitHubWebhooks:
             return _pull_request(payload, forge, delivery_id)
         if event == "issue_comment":
             return _comment(payload, forge, delivery_id)
+        if event in ("check_run", "check_suite"):
+            return _rerequested(event, payload, forge, delivery_id)
         return Ignored(f'event "{event}" does not run pipelines')
 
 
@@ -116,6 +119,39 @@ def _comment(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Pars
         body=comment.get("body") if isinstance(comment.get("body"), str) else "",
         author=req_str(comment, "user", "login"),
         created_at=opt_str(comment, "created_at"),
+    )
+
+
+def _rerequested(event: str, payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
+    """The "Re-run" of a check run or of all of a commit's check runs, as the `/retest <job>`
+    or `/retest` comment its requester could have written on the pull request: the same
+    authorization, acknowledgement and new run. The check run's name is `<prefix>/<job>` or
+    the pipeline's `<prefix>`. GitHub lists in `pull_requests` only pull requests of the
+    repository itself: a fork's pull request or a push has none, and is not re-run here."""
+    action = opt_str(payload, "action") or ""
+    if action != "rerequested":
+        return Ignored(f'{event} action "{action}" runs nothing')
+    checks = req_dict(payload, event)
+    app = checks.get("app", {}).get("id") if isinstance(checks.get("app"), Mapping) else None
+    if forge.app_id is not None and app is not None and app != forge.app_id:
+        return Ignored(f"a {event} of another App")
+    pulls = checks.get("pull_requests")
+    first = pulls[0] if isinstance(pulls, list) and pulls else None
+    if not isinstance(first, Mapping):
+        return Ignored(f"a re-run of a {event} outside a pull request of the repository")
+    name = opt_str(checks, "name") if event == "check_run" else None
+    job = name.rsplit("/", 1)[1] if name and "/" in name else None
+    fields = _repository(payload, forge, delivery_id)
+    author = fields.pop("sender")
+    if not author:
+        raise PayloadError("sender.login is missing or not a string")
+    return CommentEvent(
+        **fields,
+        pr_number=req_int(first, "number"),
+        comment_id=f"{event}-{req_int(checks, 'id')}-{delivery_id}",
+        body=f"/retest {job}" if job else "/retest",
+        author=author,
+        head_sha=opt_str(checks, "head_sha"),
     )
 
 
