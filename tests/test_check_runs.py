@@ -18,6 +18,7 @@ from forgefake import ForgeFake, running_forges
 from knargo.config.settings import Settings
 from knargo.contract import cloudevent, events
 from knargo.contract.events import Envelope, GitEvent
+from knargo.functions.logtail import pod_name
 from knargo.language.lint import check
 from knargo.translation.plan import plan
 from kubefake import FakeKube, running_kube
@@ -210,3 +211,51 @@ def test_more_annotations_than_one_request_takes_follow_in_updates(env: Env) -> 
     sent = [r for r in env.forge.requests if "check-runs" in r.path and r.method != "GET"]
     assert [r.method for r in sent] == ["POST", "PATCH", "PATCH"]
     assert [len(r.body["output"]["annotations"]) for r in sent] == [50, 50, 20]
+
+
+def _failed_run(env: Env, ci: str, log: str | None) -> dict[str, Any]:
+    """A run whose job `test` fails, its pod's log `log` (None: the pod is gone); the final
+    check run of `knargo/test`."""
+    event = git_event()
+    config = check(ci).config
+    assert config is not None
+    result = plan(config, event, env.settings)
+    assert result.workflow is not None
+    workflow = dict(result.workflow)
+    env.send(submitted(env, event, workflow))
+    snapshots = list(run(workflow, {"test": "Failed"}))
+    final = snapshots[-1]
+    node = next(n for n in final["status"]["nodes"].values() if n.get("displayName") == "test")
+    pod = pod_name(final["metadata"]["name"], node)
+    if log is not None:
+        env.kube.put_pod_log("ci", pod, {"init": "", "main": log, "wait": ""})
+    for snapshot in snapshots:
+        env.kube.put_object(snapshot, "workflows")
+        env.send(updated(snapshot))
+    return next(r for r in env.forge.check_runs(REPO, SHA) if r["name"] == "knargo/test")
+
+
+def test_a_failed_jobs_check_run_shows_the_tail_of_its_pod_log(env: Env) -> None:
+    log = "".join(f"step {i}\n" for i in range(400)) + "make: *** [test] Error 1\n"
+    test = _failed_run(env, CI, log)
+    text = test["output"]["text"]
+    assert "step 201\n" in text and "step 200\n" not in text  # the last 200 lines
+    assert text.endswith("make: *** [test] Error 1\n```")
+    [read] = [r for r in env.kube.requests if r.path.endswith("/log")]
+    assert read.query == {"container": "main", "tailLines": "200", "limitBytes": "245760"}
+    build = next(r for r in env.forge.check_runs(REPO, SHA) if r["name"] == "knargo/build")
+    assert "text" not in build["output"]  # only failed jobs read their log
+
+
+def test_a_job_that_reads_secrets_shows_no_log(env: Env) -> None:
+    ci = CI.replace("run: make test,", "run: make test, secrets: [NPM_TOKEN],")
+    test = _failed_run(env, ci, "NPM_TOKEN=abc\n")
+    assert "abc" not in test["output"]["text"]
+    assert "reads secrets" in test["output"]["text"]
+    assert not [r for r in env.kube.requests if r.path.endswith("/log")]
+
+
+def test_a_gone_pod_leaves_a_note_instead_of_its_log(env: Env) -> None:
+    test = _failed_run(env, CI, None)
+    assert test["conclusion"] == "failure"
+    assert "gone with its pod" in test["output"]["text"]

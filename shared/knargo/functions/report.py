@@ -15,8 +15,9 @@ import contextlib
 import threading
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qs, urlsplit
 
 from knargo.config.settings import Settings
 from knargo.contract import events
@@ -30,7 +31,8 @@ from knargo.contract.errors import (
 )
 from knargo.contract.events import Envelope, GitEvent
 from knargo.forges import StatusApi
-from knargo.functions import status
+from knargo.forges.github import CheckOutput, GitHubChecks
+from knargo.functions import logtail, status
 
 __all__ = ["CommitLocks", "Reported", "Statuses", "WorkflowReader", "dead_letter", "report"]
 
@@ -45,6 +47,15 @@ class Statuses(Protocol):
 
 class WorkflowReader(Protocol):
     def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
+class LogReader(Protocol):
+    """A cluster that also reads pods' logs (for a failed job's check run)."""
+
+    def pod_log(
+        self, namespace: str, pod: str, container: str, tail_lines: int, limit_bytes: int
+    ) -> bytes | None: ...
 
 
 @dataclass(frozen=True)
@@ -79,14 +90,73 @@ def report(
 ) -> Reported:
     """Raises PermanentError for events that are not knargo's (answered 400). Reading the
     commit's statuses and posting happen under the commit's lock, when `locks` is given."""
-    event, wanted = _wanted(envelope, settings, cluster)
+    event, wanted, workflow = _wanted(envelope, settings, cluster)
     if not wanted:
         return Reported(event, [])
     with locks(event) if locks is not None else contextlib.nullcontext():
-        return _post(event, wanted, statuses)
+        return _post(event, wanted, statuses, workflow, cluster)
 
 
-def _post(event: GitEvent, wanted: list[status.Update], statuses: Statuses) -> Reported:
+LOG_CONTAINER = "main"
+"""The job's own container in an Argo pod (beside `init` and `wait`)."""
+
+
+def _with_log(
+    update: status.Update, workflow: Mapping[str, Any] | None, cluster: WorkflowReader
+) -> status.Update:
+    """A failed job's update with the tail of its log for the check run, masked
+    (`knargo.functions.logtail`); unchanged for anything else."""
+    failed = update.state in (status.State.FAILURE, status.State.ERROR)
+    query = parse_qs(urlsplit(update.target_url or "").query)
+    if not failed or workflow is None or update.output is not None or "nodeId" not in query:
+        return update
+    nodes = (workflow.get("status") or {}).get("nodes") or {}
+    node = nodes.get(query["nodeId"][0])
+    if not isinstance(node, Mapping) or node.get("type") not in ("Pod", "Retry"):
+        return update
+    if node.get("type") == "Retry":  # the log of its last attempt
+        attempts = [nodes.get(child) for child in node.get("children") or []]
+        node = next((a for a in reversed(attempts) if isinstance(a, Mapping)), None)
+        if node is None:
+            return update
+    meta = workflow.get("metadata") or {}
+    if logtail.secret_refs(workflow, str(node.get("templateName") or "")):
+        text = (
+            "The job's log is not shown: the job reads secrets, whose values report cannot "
+            "read to mask them. The link shows the log in the Argo UI."
+        )
+        return replace(update, output=CheckOutput(text=text))
+    if not isinstance(cluster, LogReader):
+        return update
+    limit = 4 * logtail.MAX_BYTES
+    pod = logtail.pod_name(str(meta.get("name") or ""), node)
+    data = cluster.pod_log(
+        str(meta.get("namespace") or ""), pod, LOG_CONTAINER, logtail.MAX_LINES, limit
+    )
+    if data is None:
+        text = "The job's log is gone with its pod; the link shows what Argo archived."
+        return replace(update, output=CheckOutput(text=text))
+    tail = logtail.masked_tail(data.decode("utf-8", "replace"), [], cut_at_end=len(data) >= limit)
+    fence = "`" * max(3, _longest_backticks(tail) + 1)
+    text = f"The last lines of the job's log:\n\n{fence}text\n{tail}\n{fence}"
+    return replace(update, output=CheckOutput(text=text))
+
+
+def _longest_backticks(text: str) -> int:
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return longest
+
+
+def _post(
+    event: GitEvent,
+    wanted: list[status.Update],
+    statuses: Statuses,
+    workflow: Mapping[str, Any] | None = None,
+    cluster: WorkflowReader | None = None,
+) -> Reported:
     try:
         api = statuses.api(event)
         current = statuses.current(event, event.sha)
@@ -101,6 +171,8 @@ def _post(event: GitEvent, wanted: list[status.Update], statuses: Statuses) -> R
         api.final_states,
         api.description_limit,
     )
+    if isinstance(api, GitHubChecks) and cluster is not None:
+        posts = [_with_log(update, workflow, cluster) for update in posts]
     done: list[status.Update] = []
     for update in posts:
         try:
@@ -117,26 +189,28 @@ def _post(event: GitEvent, wanted: list[status.Update], statuses: Statuses) -> R
 
 def _wanted(
     envelope: Envelope, settings: Settings, cluster: WorkflowReader
-) -> tuple[GitEvent, list[status.Update]]:
+) -> tuple[GitEvent, list[status.Update], Mapping[str, Any] | None]:
+    """The event, the statuses it means, and the Workflow they were read from (if any)."""
     prefix = settings.status_context
     try:
         if envelope.type == events.PIPELINE_SUBMITTED:
             submitted = events.PipelineSubmitted.model_validate(envelope.data)
-            return submitted.event, status.from_submitted(submitted, prefix)
+            return submitted.event, status.from_submitted(submitted, prefix), None
         if envelope.type == events.PIPELINE_REJECTED:
             rejected = events.PipelineRejected.model_validate(envelope.data)
-            return rejected.event, status.from_rejected(rejected, prefix)
+            return rejected.event, status.from_rejected(rejected, prefix), None
         if envelope.type == events.PIPELINE_SKIPPED:
             skipped = events.PipelineSkipped.model_validate(envelope.data)
-            return skipped.event, status.from_skipped(skipped, prefix)
+            return skipped.event, status.from_skipped(skipped, prefix), None
     except ValueError:
         raise PermanentError(f"malformed {envelope.type} data") from None
     if envelope.type == events.WORKFLOW_UPDATED:
         workflow = _current_workflow(envelope.data, cluster)
         try:
-            return status.from_workflow(workflow, prefix, settings.argo_ui_url)
+            event, updates = status.from_workflow(workflow, prefix, settings.argo_ui_url)
         except (KeyError, TypeError, ValueError):
             raise PermanentError("not a Workflow made by knargo") from None
+        return event, updates, workflow
     raise PermanentError(f"unexpected event type {envelope.type!r}")
 
 
