@@ -256,7 +256,9 @@ def test_cancel_terminates_the_running_runs_of_the_pull_request(env: Env, case: 
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.forge)
-@pytest.mark.parametrize("command", ["/retest", "/retest build", "/cancel"])
+@pytest.mark.parametrize(
+    "command", ["/retest", "/retest build", "/cancel", "/ok-to-test", "/approve", "/approve build"]
+)
 def test_without_write_access_nothing_runs_and_one_reply_says_why(
     env: Env, case: Case, command: str
 ) -> None:
@@ -267,6 +269,18 @@ def test_without_write_access_nothing_runs_and_one_reply_says_why(
     (reply,) = env.forge.comments(case.forge, case.repo, case.number)
     assert reply.startswith(f"@{case.author}: `{command}` not run: commands need ")
     assert case.repo in reply
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.forge)
+def test_ok_to_test_and_approve_from_each_forges_payload(env: Env, case: Case) -> None:
+    """The forge-specific calls of the other two commands: a head from the pull request API
+    (not from a fork: nothing to approve), and no gate waiting."""
+    prepare(env, case, WRITE[case.forge])
+    send(env, case.comment("/ok-to-test\n/approve", "delivery-9"))
+    (reply,) = env.forge.comments(case.forge, case.repo, case.number)
+    assert "`/ok-to-test`: not a pull request from a fork, nothing to approve." in reply
+    assert "`/approve`: no job of this pull request waits for approval." in reply
+    assert env.workflows() == []
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.forge)

@@ -292,3 +292,69 @@ def test_a_terminated_local_run_starts_no_further_job(tmp_path: Path) -> None:
         "cancelled: superseded by ccccccc",
     )
     assert by_context["knargo/first"][0] is status.State.SUCCESS
+
+
+# --- two generate instances at the same moment ------------------------------------------------
+
+
+class _Commits:
+    """generate's Files port over a tiny history: BASE ← OLD ← NEW."""
+
+    def __init__(self) -> None:
+        self.parents = {OLD: BASE, NEW: OLD}
+
+    def read_file(self, event: Any, path: str, limit: int) -> bytes:
+        return CI.encode()
+
+    def changed_paths(self, event: Any) -> None:
+        return None
+
+    def _line(self, commit: str) -> list[str]:
+        line = [commit]
+        while line[-1] in self.parents:
+            line.append(self.parents[line[-1]])
+        return line
+
+    def commits_between(self, event: Any, base: str, head: str) -> int | None:
+        """The commits of `head` that `base` lacks."""
+        return len([c for c in self._line(head) if c not in self._line(base)])
+
+
+def test_runs_created_at_the_same_moment_still_leave_only_the_newer(tmp_path: Path) -> None:
+    """Both instances read the group before either run existed; each checks the group again
+    once its run exists, so the older run ends terminated whichever was created first."""
+    from knargo.config.settings import Settings
+    from knargo.functions.generate import generate
+    from knargo.local.cluster import LocalCluster
+
+    settings = Settings.model_validate(
+        {
+            "forges": [
+                {
+                    "name": "github",
+                    "kind": "github",
+                    "api_url": "x",
+                    "web_url": "https://github.com",
+                }
+            ]
+        }
+    )
+    cluster = LocalCluster(tmp_path)
+    files = _Commits()
+    newer = pull_request(sha=NEW, before=None, delivery="d-new")
+    create = cluster.create_workflow
+
+    def racing(manifest: Any) -> bool:
+        if manifest["metadata"]["annotations"]["knargo.dev/sha"] == OLD:
+            # The other instance, between this one's read of the group and its create.
+            generate(newer, settings, None, files, cluster)
+        return create(manifest)
+
+    cluster.create_workflow = racing  # type: ignore[method-assign]
+    generate(pull_request(sha=OLD, before=None, delivery="d-old"), settings, None, files, cluster)
+    found = {w["metadata"]["annotations"]["knargo.dev/sha"]: w for w in cluster.workflows("ci")}
+    assert found[NEW]["spec"].get("shutdown") is None
+    assert found[OLD]["spec"]["shutdown"] == "Terminate"
+    assert found[OLD]["metadata"]["annotations"]["knargo.dev/cancelled"] == "superseded by ccccccc"
+    assert [w["metadata"]["annotations"]["knargo.dev/sha"] for w in cluster.workflows("ci")
+            if w["spec"].get("shutdown")] == [OLD]  # fmt: skip

@@ -26,7 +26,7 @@ from knargo.formats.diagnostics import Diagnostic, Severity
 from knargo.functions import superseding
 from knargo.language.dialect import CiConfig
 from knargo.language.lint import check
-from knargo.translation.concurrency import labelled, run_group
+from knargo.translation.concurrency import RunGroup, labelled, run_group
 from knargo.translation.plan import MANAGED_BY, plan
 from knargo.translation.rerun import narrow_to_dependents
 from knargo.translation.templates import LABEL
@@ -176,14 +176,11 @@ def _run(
     if result.workflow is None:
         return _skipped(event, result.skipped or "nothing to run", notes=notes)
     workflow, group = result.workflow, run_group(config, event)
-    runs: list[dict[str, Any]] = []
-    ordered: dict[str, superseding.Order] = {}
     if group is not None:
         workflow = labelled(workflow, group)
         if group.cancel_in_progress:
             runs = cluster.list_workflows(settings.namespace, group.selector)
-            ordered = superseding.orders(event, runs, files)
-            newer = superseding.newer_commit(ordered)
+            newer = superseding.newer_commit(superseding.orders(event, runs, files))
             if newer is not None:
                 reason = f"superseded by {newer[:7]}, a newer commit of {group.name}"
                 return _skipped(event, reason, report=False, notes=notes)
@@ -193,13 +190,8 @@ def _run(
         return _rejected(event, [_problem(settings.ci_file, str(exc), "cluster")], notes)
     meta = workflow["metadata"]
     name, namespace = meta.get("name", ""), meta.get("namespace", settings.namespace)
-    older = superseding.older_runs(runs, ordered)
-    stopped = superseding.terminate(
-        cluster, namespace, older, f"superseded by {event.sha[:7]}", frozenset({name})
-    )
-    if stopped:
-        what = group.name if group else ""
-        notes = [*notes, f"concurrency: terminated {', '.join(stopped)} ({what})"]
+    if group is not None and group.cancel_in_progress:
+        notes = [*notes, *_supersede(event, group, files, cluster, namespace, name)]
     return Reply(
         events.PIPELINE_SUBMITTED,
         events.PipelineSubmitted(
@@ -214,6 +206,31 @@ def _run(
         ),
         event,
     )
+
+
+def _supersede(
+    event: GitEvent,
+    group: RunGroup,
+    files: Files,
+    cluster: Workflows,
+    namespace: str,
+    name: str,
+) -> list[str]:
+    """After the run exists: terminate its group's older runs, and the run itself when a
+    newer one appeared meanwhile (another generate handling a newer commit at the same
+    moment read the group before this run existed). Notes for the reply."""
+    runs = cluster.list_workflows(namespace, group.selector)
+    ordered = superseding.orders(event, runs, files)
+    older = superseding.older_runs(runs, ordered)
+    reason = f"superseded by {event.sha[:7]}"
+    stopped = superseding.terminate(cluster, namespace, older, reason, frozenset({name}))
+    notes = [f"concurrency: terminated {', '.join(stopped)} ({group.name})"] if stopped else []
+    newer = superseding.newer_commit(ordered)
+    if newer is not None:
+        mine = [run for run in runs if (run.get("metadata") or {}).get("name") == name]
+        if superseding.terminate(cluster, namespace, mine, f"superseded by {newer[:7]}"):
+            notes.append(f"concurrency: terminated this run, superseded by {newer[:7]}")
+    return notes
 
 
 def _filters_paths(config: CiConfig, event: GitEvent) -> bool:

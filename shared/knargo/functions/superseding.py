@@ -8,7 +8,10 @@ same when it is the same commit, and unordered otherwise (diverged, or a commit 
 cannot compare). An event older than any run of its group runs nothing; a new run
 terminates the group's unfinished older runs (`spec.shutdown: Terminate`, with the
 `knargo.dev/cancelled` annotation "superseded by <short sha>" that report posts). A run of
-the same commit (a redelivery, a `/retest`) and an unordered one are left alone.
+the same commit (a redelivery, a `/retest`) and an unordered one are left alone. generate
+reads the group before it creates a run (to create none for an outdated event) and again
+after (knargo.functions.generate._supersede), so two instances handling two commits at once
+still terminate the older run.
 """
 
 from __future__ import annotations
