@@ -5,41 +5,26 @@ fake made for a JWT it verified)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from functions_framework import create_app
 
 from argo_sim import run
-from forgefake import ForgeFake, running_forges
-from knargo.config.settings import Settings
-from knargo.contract import cloudevent, events
+from forgefake import running_forges
+from knargo.contract import events
 from knargo.contract.events import Envelope, GitEvent
 from knargo.functions.logtail import pod_name
 from knargo.language.lint import check
 from knargo.translation.plan import plan
-from kubefake import FakeKube, running_kube
+from kubefake import running_kube
 from test_github_app import APP_ID, PRIVATE, PUBLIC
-from test_report_function import CI, stop, submitted, updated
+from test_report_function import CI, Env, started, submitted, updated
 
 ROOT = Path(__file__).resolve().parent.parent
 SHA = "d" * 40
 REPO = "acme/api"
-
-
-class Env:
-    def __init__(self, kube: FakeKube, forge: ForgeFake, client: Any, settings: Settings) -> None:
-        self.kube, self.forge, self.client, self.settings = kube, forge, client, settings
-
-    def send(self, envelope: Envelope) -> Any:
-        message = cloudevent.encode(envelope)
-        return self.client.post("/", data=message.body, headers=message.headers)
-
-    def sequence(self) -> list[tuple[str, str]]:
-        return [(s.context, s.state) for s in self.forge.statuses("github", REPO, SHA)]
 
 
 @pytest.fixture
@@ -50,20 +35,12 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         forge.add_commit("github", REPO, SHA)
         github = {"name": "github", "kind": "github", "api_url": forge.api_url("github")}
         github |= {"web_url": "https://github.com", "app_id": APP_ID}
-        config = {"namespace": "ci", "argo_ui_url": "https://argo.example.com", "forges": [github]}
-        (tmp_path / "config.yaml").write_text(json.dumps(config))
-        credentials = tmp_path / "credentials"
-        credentials.mkdir()
-        (credentials / "github.app-key").write_bytes(PRIVATE)
-        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-        monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig(tmp_path)))
-        monkeypatch.setenv("KNARGO_CONFIG", str(tmp_path / "config.yaml"))
-        monkeypatch.setenv("KNARGO_CREDENTIALS_DIR", str(credentials))
-        stop()
-        app = create_app("handle", str(ROOT / "functions" / "report" / "main.py"))
-        yield Env(kube, forge, app.test_client(), Settings.model_validate(config))
-        stop()
-        assert forge.violations == []
+        credentials = {"github.app-key": PRIVATE}
+        yield from started(kube, forge, tmp_path, monkeypatch, [github], credentials)
+
+
+def sequence(env: Env) -> list[tuple[str, str]]:
+    return [(s.context, s.state) for s in env.forge.statuses("github", REPO, SHA)]
 
 
 def git_event() -> GitEvent:
@@ -99,7 +76,7 @@ def test_a_four_job_run_with_a_failure_creates_and_completes_its_check_runs(env:
     for snapshot in snapshots:
         env.kube.put_object(snapshot, "workflows")
         assert env.send(updated(snapshot)).status_code == 202
-    assert env.sequence() == [
+    assert sequence(env) == [
         ("knargo", "queued"),
         ("knargo/build", "queued"),
         ("knargo/test", "queued"),
@@ -123,11 +100,11 @@ def test_a_four_job_run_with_a_failure_creates_and_completes_its_check_runs(env:
     creates = [r for r in env.forge.requests if r.method == "POST" and "check-runs" in r.path]
     assert len(creates) == 5  # one per check run, every later change is an update
     # Redelivered and stale events change nothing more.
-    before = len(env.sequence())
+    before = len(sequence(env))
     for snapshot in [snapshots[-1], snapshots[0], snapshots[-1]]:
         env.send(updated(snapshot))
     env.send(submitted(env, event, workflow))
-    assert len(env.sequence()) == before
+    assert len(sequence(env)) == before
     assert all("ghs_" not in r.path for r in env.forge.requests)
 
 

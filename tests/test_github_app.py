@@ -199,3 +199,20 @@ def test_a_delivery_of_the_app_carries_its_installation() -> None:
     del payload["installation"]
     parsed = WEBHOOKS.parse({"x-github-event": "pull_request"}, payload, PUBLIC_FORGES[0], "d")
     assert isinstance(parsed, GitEvent) and parsed.installation_id is None
+
+
+def test_knargo_dev_posts_as_the_app_with_its_key(tmp_path: object, fake: ForgeFake) -> None:
+    from pathlib import Path
+
+    from knargo.local.server import dev_credentials, forge_statuses
+
+    root = Path(str(tmp_path))
+    (root / "ghe.app-key").write_bytes(PRIVATE)
+    settings = _settings(fake)
+    credentials = dev_credentials(settings, b"dev-secret", str(root))
+    statuses = forge_statuses(settings, credentials)
+    assert isinstance(statuses, StatusClient)
+    OPEN.append(statuses)
+    statuses.post(_event("acme/api", None), SHA, UPDATE)  # a local event: no installation
+    assert [r["name"] for r in fake.check_runs("acme/api", SHA)] == ["knargo"]
+    assert fake.app_tokens_made() == [11]

@@ -116,6 +116,9 @@ class Forge(_Model):
     """GitHub only: the GitHub App's id. knargo then authenticates as the App (its private
     key in the credential `<name>.app-key`) with a token per installation instead of
     `<name>.token`, and reports with check runs instead of commit statuses."""
+    log_comments: bool = False
+    """Without check runs (a token, GitLab, Gitea): post the tail of a failed job's log once
+    as a comment on the pull request (merge request) it ran for, masked as check runs are."""
 
     @model_validator(mode="after")
     def _app_on_github(self) -> Forge:

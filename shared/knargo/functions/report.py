@@ -50,6 +50,13 @@ class WorkflowReader(Protocol):
 
 
 @runtime_checkable
+class Commenter(Protocol):
+    """Statuses that can also comment on the event's pull request (`log_comments`)."""
+
+    def comment(self, event: GitEvent, text: str) -> None: ...
+
+
+@runtime_checkable
 class LogReader(Protocol):
     """A cluster that also reads pods' logs (for a failed job's check run)."""
 
@@ -93,8 +100,10 @@ def report(
     event, wanted, workflow = _wanted(envelope, settings, cluster)
     if not wanted:
         return Reported(event, [])
+    forge = next((f for f in settings.forges if f.name == event.forge_name), None)
+    comments = forge is not None and forge.log_comments and event.pr_number is not None
     with locks(event) if locks is not None else contextlib.nullcontext():
-        return _post(event, wanted, statuses, workflow, cluster)
+        return _post(event, wanted, statuses, workflow, cluster, comments)
 
 
 LOG_CONTAINER = "main"
@@ -156,6 +165,7 @@ def _post(
     statuses: Statuses,
     workflow: Mapping[str, Any] | None = None,
     cluster: WorkflowReader | None = None,
+    comments: bool = False,
 ) -> Reported:
     try:
         api = statuses.api(event)
@@ -171,7 +181,8 @@ def _post(
         api.final_states,
         api.description_limit,
     )
-    if isinstance(api, GitHubChecks) and cluster is not None:
+    checks = isinstance(api, GitHubChecks)
+    if cluster is not None and (checks or comments):
         posts = [_with_log(update, workflow, cluster) for update in posts]
     done: list[status.Update] = []
     for update in posts:
@@ -184,7 +195,24 @@ def _post(
         except ForgeError as exc:  # 422 and the like: this status is wrong, post the others
             return Reported(event, done, str(exc))
         done.append(update)
+        if not checks and update.output is not None and isinstance(statuses, Commenter):
+            _comment_log(event, update, statuses)
     return Reported(event, done)
+
+
+def _comment_log(event: GitEvent, update: status.Update, statuses: Commenter) -> None:
+    """A failed job's log tail as one pull request comment, posted with the job's failed
+    status: a redelivered or stale event is no transition and posts neither again. A comment
+    the forge refuses leaves the status posted."""
+    assert update.output is not None
+    run = (update.target_url or "").split("?", 1)[0]
+    text = f"**{update.context}** failed: {update.description}\n\n{update.output.text}"
+    try:
+        statuses.comment(event, f"{text}\n\n[The run in Argo]({run})" if run else text)
+    except (RateLimited, ForgeUnavailable):
+        raise
+    except (PermanentError, ForgeError):
+        return
 
 
 def _wanted(

@@ -439,6 +439,15 @@ class StatusClient:
                     return  # GitLab already shows this state
                 raise
 
+    def comment(self, event: GitEvent, text: str) -> None:
+        """A comment on the event's pull request (`log_comments`)."""
+        forge, token, _ = self._where(event)
+        if event.pr_number is None:
+            return
+        api = CONVERSATIONS[forge.kind]
+        request = api.comment(forge, token, event.repository, event.pr_number, text)
+        self.client.send(request, forge=forge.name, kind="comment")
+
 
 class ConversationClient:
     """Pull request heads, permissions and reply comments, for comment commands."""
