@@ -216,3 +216,20 @@ def test_knargo_dev_posts_as_the_app_with_its_key(tmp_path: object, fake: ForgeF
     statuses.post(_event("acme/api", None), SHA, UPDATE)  # a local event: no installation
     assert [r["name"] for r in fake.check_runs("acme/api", SHA)] == ["knargo"]
     assert fake.app_tokens_made() == [11]
+
+
+def test_a_repository_the_app_cannot_read_names_the_installation(fake: ForgeFake) -> None:
+    from knargo.contract import events
+    from knargo.functions.generate import generate
+    from knargo.io.network import ForgeReader
+
+    fake.add_repo("github", "acme/secret", private=True)  # not in installation 11
+    reader = ForgeReader(_settings(fake), Credentials(app_keys={"ghe": Secret(PRIVATE)}))
+    try:
+        event = _event("acme/secret", 11)
+        reply = generate(event, _settings(fake), None, reader, None)  # type: ignore[arg-type]
+    finally:
+        reader.close()
+    assert reply.type == events.PIPELINE_REJECTED
+    summary = reply.data.summary  # type: ignore[union-attr]
+    assert "GitHub App's installation on acme/secret" in summary and ".token" not in summary
