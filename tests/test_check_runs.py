@@ -5,7 +5,9 @@ fake made for a JWT it verified)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +29,52 @@ SHA = "d" * 40
 REPO = "acme/api"
 
 
+class ArgoServer:
+    """Argo Server's artifact API on loopback: the archived `main-logs` of nodes."""
+
+    def __init__(self) -> None:
+        self.logs: dict[str, bytes] = {}  # path below /artifact-files: log
+        self.paths: list[tuple[str, str | None]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.paths.append((self.path, self.headers.get("authorization")))
+                body = fake.logs.get(self.path.removeprefix("/artifact-files/"))
+                ok = body is not None and self.headers.get("authorization") == "Bearer argo-t"
+                self.send_response(200 if ok else 404)
+                self.send_header("content-length", str(len(body) if ok and body else 0))
+                self.end_headers()
+                self.wfile.write(body if ok and body else b"")
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+def argo() -> Iterator[ArgoServer]:
+    server = ArgoServer()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argo: ArgoServer) -> Iterator[Env]:
     with running_kube() as kube, running_forges() as forge:
         forge.enable_app(APP_ID, PUBLIC)
         forge.install(REPO, 77)
         forge.add_commit("github", REPO, SHA)
         github = {"name": "github", "kind": "github", "api_url": forge.api_url("github")}
         github |= {"web_url": "https://github.com", "app_id": APP_ID}
-        credentials = {"github.app-key": PRIVATE}
-        yield from started(kube, forge, tmp_path, monkeypatch, [github], credentials)
+        credentials = {"github.app-key": PRIVATE, "argo.token": b"argo-t\n"}
+        yield from started(
+            kube, forge, tmp_path, monkeypatch, [github], credentials, argo_server_url=argo.url
+        )
 
 
 def sequence(env: Env) -> list[tuple[str, str]]:
@@ -190,9 +228,11 @@ def test_more_annotations_than_one_request_takes_follow_in_updates(env: Env) -> 
     assert [len(r.body["output"]["annotations"]) for r in sent] == [50, 50, 20]
 
 
-def _failed_run(env: Env, ci: str, log: str | None) -> dict[str, Any]:
-    """A run whose job `test` fails, its pod's log `log` (None: the pod is gone); the final
-    check run of `knargo/test`."""
+def _failed_run(
+    env: Env, ci: str, log: str | None, archived: tuple[ArgoServer, bytes] | None = None
+) -> dict[str, Any]:
+    """A run whose job `test` fails, its pod's log `log` (None: the pod is gone), its log
+    `archived` by Argo or not; the final check run of `knargo/test`."""
     event = git_event()
     config = check(ci).config
     assert config is not None
@@ -206,6 +246,15 @@ def _failed_run(env: Env, ci: str, log: str | None) -> dict[str, Any]:
     pod = pod_name(final["metadata"]["name"], node)
     if log is not None:
         env.kube.put_pod_log("ci", pod, {"init": "", "main": log, "wait": ""})
+    if archived is not None:
+        server, text = archived
+        name = final["metadata"]["name"]
+        server.logs[f"ci/workflows/{name}/{node['id']}/outputs/main-logs"] = text
+        for snapshot in snapshots:
+            for found in snapshot["status"]["nodes"].values():
+                if found["id"] == node["id"] and found.get("phase") == "Failed":
+                    artifact = {"name": "main-logs", "s3": {"key": f"{pod}/main.log"}}
+                    found["outputs"] = {"artifacts": [artifact]}
     for snapshot in snapshots:
         env.kube.put_object(snapshot, "workflows")
         env.send(updated(snapshot))
@@ -236,3 +285,18 @@ def test_a_gone_pod_leaves_a_note_instead_of_its_log(env: Env) -> None:
     test = _failed_run(env, CI, None)
     assert test["conclusion"] == "failure"
     assert "gone with its pod" in test["output"]["text"]
+
+
+def test_a_gone_pods_archived_log_is_read_from_argo_server(env: Env, argo: ArgoServer) -> None:
+    log = "".join(f"step {i}\n" for i in range(300)).encode()
+    test = _failed_run(env, CI, None, archived=(argo, log))
+    text = test["output"]["text"]
+    assert "step 299\n" in text and "step 100\n" in text and "step 99\n" not in text
+    [(path, auth)] = argo.paths
+    assert path.endswith("/outputs/main-logs") and auth == "Bearer argo-t"
+
+
+def test_an_archived_log_is_read_only_where_argo_archived_it(env: Env, argo: ArgoServer) -> None:
+    test = _failed_run(env, CI, None)
+    assert "gone with its pod" in test["output"]["text"]
+    assert argo.paths == []

@@ -109,3 +109,8 @@ def test_the_api_servers_pod_log_as_report_reads_it(tmp_path: Path) -> None:
             path = f"/api/v1/namespaces/ci/pods/wf-test-1/log{query}"
             code, body, _ = kube.handle("GET", path, AUTH, b"")
             assert code == 400 and message in body["message"]
+
+
+def test_a_text_cut_at_its_start_hides_the_end_of_a_value_there() -> None:
+    tail = masked_tail(f"{TOKEN[5:]} and more\nnext", [TOKEN], cut_at_start=True)
+    assert tail == f"{MASK} and more\nnext"

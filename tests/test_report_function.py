@@ -67,10 +67,13 @@ def started(
     monkeypatch: pytest.MonkeyPatch,
     forges: list[dict[str, Any]],
     credentials: dict[str, bytes],
+    **settings: Any,
 ) -> Iterator[Env]:
-    """The report function with `forges` configured and `credentials` (file: value), its
-    Kubernetes API at `kube`; the forge fake has no violations when it ends."""
+    """The report function with `forges` and other `settings` configured and `credentials`
+    (file: value), its Kubernetes API at `kube`; the forge fake has no violations when it
+    ends."""
     config = {"namespace": "ci", "argo_ui_url": "https://argo.example.com", "forges": forges}
+    config |= settings
     (tmp_path / "config.yaml").write_text(json.dumps(config))
     directory = tmp_path / "credentials"
     directory.mkdir()

@@ -50,6 +50,8 @@ class Credentials:
     tokens: dict[str, Secret] = field(default_factory=dict)
     app_keys: dict[str, Secret] = field(default_factory=dict)
     """A GitHub App's private key (PEM) per forge with an `app_id`."""
+    argo_token: Secret | None = None
+    """`argo.token`: the bearer token report sends to Argo Server for archived logs."""
 
     def secrets_for(self, forge_name: str) -> tuple[Secret, ...]:
         """The current secret, then the previous one during a rotation."""
@@ -97,7 +99,8 @@ def load_credentials(
             _require(token, root / f"{forge.name}.token", forge.name)
         if token is not None and token.reveal():
             found_tokens[forge.name] = token
-    return Credentials(secrets, found_tokens, app_keys)
+    argo = _read(root / "argo.token")
+    return Credentials(secrets, found_tokens, app_keys, argo if argo and argo.reveal() else None)
 
 
 def _require(secret: Secret | None, path: Path, forge: str) -> None:

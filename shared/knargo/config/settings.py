@@ -198,6 +198,10 @@ class Settings(_Model):
     """How long the pod of a successful job is kept (failed jobs keep theirs until the TTL)."""
     checkout_image: str = "alpine/git:2.47.2"
     """Image of the init container that checks out the commit (needs `sh`, `git`, `base64`)."""
+    argo_server_url: str | None = None
+    """Argo Server's URL as report reaches it (e.g. `https://argo-server.argo:2746`), to read a
+    failed job's archived log when its pod is gone (`archiveLogs`); none: not read. With
+    Argo Server's `client` auth mode, the credential `argo.token` is sent as its bearer token."""
 
     @field_validator("job_timeout", "workflow_timeout", "retention", "pod_retention")
     @classmethod

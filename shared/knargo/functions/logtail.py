@@ -10,7 +10,8 @@ anything is cut, so a cut never leaves part of a value behind:
   Actions does: the lines keep their secret where the tail starts inside the value, or the
   program printed them apart;
 * where the text itself was cut at its end (the API server stops at a byte limit,
-  `cut_at_end`), the start of a value that the cut left there.
+  `cut_at_end`), the start of a value that the cut left there; where it was cut at its start
+  (the last bytes of an archived log, `cut_at_start`), the end of a value left there.
 
 What it cannot mask is any value the job's script transformed: encoded (base64, URL
 encoding), reversed, split by the program into pieces that are not lines of the value, or
@@ -57,18 +58,31 @@ def _mask_cut_end(text: str, pieces: list[str]) -> str:
     return text
 
 
+def _mask_cut_start(text: str, pieces: list[str]) -> str:
+    """The start of a text cut in the middle of a value: the longest end of a value that
+    the text starts with becomes `***`."""
+    for size in range(min(len(text), max((len(p) for p in pieces), default=0)), 0, -1):
+        if any(piece.endswith(text[:size]) for piece in pieces):
+            return MASK + text[size:]
+    return text
+
+
 def masked_tail(
     text: str,
     values: Iterable[str],
     cut_at_end: bool = False,
     max_lines: int = MAX_LINES,
     max_bytes: int = MAX_BYTES,
+    cut_at_start: bool = False,
 ) -> str:
-    """The last lines of `text` within the bounds, every secret value masked."""
+    """The last lines of `text` within the bounds, every secret value masked; `cut_at_end`,
+    `cut_at_start`: the text was cut there, maybe inside a value."""
     pieces = _pieces(values)
     text = _mask(text, pieces)
     if cut_at_end:
         text = _mask_cut_end(text, pieces)
+    if cut_at_start:
+        text = _mask_cut_start(text, pieces)
     lines = text.splitlines()[-max_lines:]
     kept = "\n".join(lines)
     data = kept.encode()

@@ -56,6 +56,14 @@ class Commenter(Protocol):
     def comment(self, event: GitEvent, text: str) -> None: ...
 
 
+class ArchivedLogReader(Protocol):
+    """Argo's archived logs (`knargo.io.network.ArchivedLogs`), for a pod that is gone."""
+
+    def archived_log(
+        self, namespace: str, workflow: str, node: str, keep: int
+    ) -> tuple[bytes, bool] | None: ...
+
+
 @runtime_checkable
 class LogReader(Protocol):
     """A cluster that also reads pods' logs (for a failed job's check run)."""
@@ -94,16 +102,18 @@ def report(
     statuses: Statuses,
     cluster: WorkflowReader,
     locks: CommitLocks | None = None,
+    archive: ArchivedLogReader | None = None,
 ) -> Reported:
     """Raises PermanentError for events that are not knargo's (answered 400). Reading the
-    commit's statuses and posting happen under the commit's lock, when `locks` is given."""
+    commit's statuses and posting happen under the commit's lock, when `locks` is given.
+    A failed job's log comes from its pod through `cluster`, else from `archive`."""
     event, wanted, workflow = _wanted(envelope, settings, cluster)
     if not wanted:
         return Reported(event, [])
     forge = next((f for f in settings.forges if f.name == event.forge_name), None)
     comments = forge is not None and forge.log_comments and event.pr_number is not None
     with locks(event) if locks is not None else contextlib.nullcontext():
-        return _post(event, wanted, statuses, workflow, cluster, comments)
+        return _post(event, wanted, statuses, workflow, cluster, comments, archive)
 
 
 LOG_CONTAINER = "main"
@@ -111,7 +121,10 @@ LOG_CONTAINER = "main"
 
 
 def _with_log(
-    update: status.Update, workflow: Mapping[str, Any] | None, cluster: WorkflowReader
+    update: status.Update,
+    workflow: Mapping[str, Any] | None,
+    cluster: WorkflowReader,
+    archive: ArchivedLogReader | None = None,
 ) -> status.Update:
     """A failed job's update with the tail of its log for the check run, masked
     (`knargo.functions.logtail`); unchanged for anything else."""
@@ -135,20 +148,33 @@ def _with_log(
             "read to mask them. The link shows the log in the Argo UI."
         )
         return replace(update, output=CheckOutput(text=text))
-    if not isinstance(cluster, LogReader):
-        return update
     limit = 4 * logtail.MAX_BYTES
-    pod = logtail.pod_name(str(meta.get("name") or ""), node)
-    data = cluster.pod_log(
-        str(meta.get("namespace") or ""), pod, LOG_CONTAINER, logtail.MAX_LINES, limit
+    namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+    pod = logtail.pod_name(name, node)
+    data = (
+        cluster.pod_log(namespace, pod, LOG_CONTAINER, logtail.MAX_LINES, limit)
+        if isinstance(cluster, LogReader)
+        else None
     )
+    cut = {"cut_at_end": data is not None and len(data) >= limit}
+    if data is None and archive is not None and _archived(node):
+        archived = archive.archived_log(namespace, name, str(node.get("id") or ""), limit)
+        data, cut = (
+            (None, cut) if archived is None else (archived[0], {"cut_at_start": archived[1]})
+        )
     if data is None:
         text = "The job's log is gone with its pod; the link shows what Argo archived."
         return replace(update, output=CheckOutput(text=text))
-    tail = logtail.masked_tail(data.decode("utf-8", "replace"), [], cut_at_end=len(data) >= limit)
+    tail = logtail.masked_tail(data.decode("utf-8", "replace"), [], **cut)
     fence = "`" * max(3, _longest_backticks(tail) + 1)
     text = f"The last lines of the job's log:\n\n{fence}text\n{tail}\n{fence}"
     return replace(update, output=CheckOutput(text=text))
+
+
+def _archived(node: Mapping[str, Any]) -> bool:
+    """Whether Argo archived the node's log (its `main-logs` output artifact)."""
+    artifacts = (node.get("outputs") or {}).get("artifacts") or []
+    return any(isinstance(a, Mapping) and a.get("name") == "main-logs" for a in artifacts)
 
 
 def _longest_backticks(text: str) -> int:
@@ -166,6 +192,7 @@ def _post(
     workflow: Mapping[str, Any] | None = None,
     cluster: WorkflowReader | None = None,
     comments: bool = False,
+    archive: ArchivedLogReader | None = None,
 ) -> Reported:
     try:
         api = statuses.api(event)
@@ -183,7 +210,7 @@ def _post(
     )
     checks = isinstance(api, GitHubChecks)
     if cluster is not None and (checks or comments):
-        posts = [_with_log(update, workflow, cluster) for update in posts]
+        posts = [_with_log(update, workflow, cluster, archive) for update in posts]
     done: list[status.Update] = []
     for update in posts:
         try:

@@ -55,6 +55,7 @@ from knargo.observability.metrics import Metrics
 
 __all__ = [
     "ApiResponse",
+    "ArchivedLogs",
     "ConversationClient",
     "ForgeClient",
     "ForgeReader",
@@ -269,6 +270,43 @@ def _read(
         if until is not None and size >= until:
             break
     return b"".join(chunks)
+
+
+class ArchivedLogs:
+    """A failed job's log as Argo archived it (`archiveLogs`: the node's `main-logs` output
+    artifact), read through Argo Server's artifact API, which reads the artifact repository
+    with its own credentials: `GET <argo_server_url>/artifact-files/<namespace>/workflows/
+    <name>/<node id>/outputs/main-logs`."""
+
+    MOST = 16 * 1024 * 1024
+    """Bytes read at most; a longer log's tail is not looked for."""
+
+    def __init__(self, settings: Settings, credentials: Credentials, client: ForgeClient) -> None:
+        self.settings, self.credentials, self.client = settings, credentials, client
+
+    def archived_log(
+        self, namespace: str, workflow: str, node: str, keep: int
+    ) -> tuple[bytes, bool] | None:
+        """The last `keep` bytes of the node's archived log, and whether that cut its start;
+        None when there is none to read."""
+        base = self.settings.argo_server_url
+        if not base:
+            return None
+        path = f"/artifact-files/{namespace}/workflows/{workflow}/{node}/outputs/main-logs"
+        token = self.credentials.argo_token
+        headers = {"Authorization": f"Bearer {token.reveal().decode()}"} if token else {}
+        kept, size = b"", 0
+        try:
+            with self.client._client.stream("GET", base.rstrip("/") + path, headers=headers) as r:
+                if r.status_code != 200:
+                    return None
+                for chunk in r.iter_bytes():
+                    kept, size = (kept + chunk)[-keep:], size + len(chunk)
+                    if size > self.MOST:
+                        return None
+        except httpx.HTTPError:
+            return None
+        return kept, size > keep
 
 
 def _token(
