@@ -137,6 +137,7 @@ class _Repo:
     heads: dict[int, _Pull] = field(default_factory=dict)
     members: dict[str, tuple[Any, int]] = field(default_factory=dict)  # user: (level, id)
     comments: dict[int, list[str]] = field(default_factory=dict)
+    checks: dict[int, dict[str, Any]] = field(default_factory=dict)  # check run id: run
 
 
 @dataclass
@@ -151,6 +152,7 @@ class _Call:
     params: dict[str, str] = field(default_factory=dict)
     repo: _Repo = field(default_factory=lambda: _Repo(""))
     authed: bool = False
+    installation: int | None = None  # a GitHub App's installation token authenticated it
 
     @property
     def url(self) -> str:
@@ -585,6 +587,203 @@ GITHUB_ROUTES = (
     _Route("POST", "/repos/{owner}/{repo}/statuses/{sha}", gh_create_status),
     _Route("GET", "/repos/{owner}/{repo}/commits/{ref+}/statuses", gh_list_statuses),
 )
+
+
+# ---------------------------------------------------------------- GitHub App
+
+APP_JWT_MAX_SECONDS = 600
+"""A JWT's ``exp`` at most 10 minutes after its ``iat`` ("Generating a JSON Web Token (JWT)
+for a GitHub App", https://docs.github.com/apps/creating-github-apps/authenticating-with-a-\
+github-app/generating-a-json-web-token-jwt-for-a-github-app)."""
+APP_OPERATIONS = {
+    "GET /repos/{owner}/{repo}/installation": (
+        "https://docs.github.com/rest/apps/apps#get-a-repository-installation-for-the-"
+        "authenticated-app: JWT only; 200 with the installation object (id, account, ...), "
+        "404 when the App is not installed on the repository"
+    ),
+}
+"""App operations the fixture lacks, with their sources; the access token one is in it."""
+
+
+@dataclass
+class _App:
+    app_id: int
+    public_key: bytes
+    installations: dict[str, int] = field(default_factory=dict)  # repository (lower): id
+    tokens: dict[str, tuple[int, float]] = field(default_factory=dict)  # token: (id, expires)
+    lifetime: float = 3600.0  # "Installation tokens expire one hour" (the fixture's text)
+    issued: list[int] = field(default_factory=list)  # installation of each token made
+
+
+def _app_jwt(call: _Call, token: str | None) -> Reply | None:
+    """None when ``token`` is a valid JWT of the App, else GitHub's 401."""
+    import jwt  # PyJWT: verifies the signature with the App's public key
+
+    app = call.fake.app
+    if app is None or not token:
+        return _error(call, 401, "A JSON web token could not be decoded")
+    try:
+        claims = jwt.decode(
+            token, app.public_key, algorithms=["RS256"], options={"require": ["iat", "exp", "iss"]}
+        )
+    except jwt.PyJWTError as error:
+        call.violation(f"JWT refused: {error}")
+        return _error(call, 401, "A JSON web token could not be decoded")
+    if str(claims["iss"]) != str(app.app_id):
+        call.violation(f"JWT of another App: iss {claims['iss']!r}")
+        return _error(call, 401, "Integration not found")  # [fake] wording
+    if int(claims["exp"]) - int(claims["iat"]) > APP_JWT_MAX_SECONDS:
+        call.violation("JWT valid for more than 10 minutes")
+        message = "'Expiration time' claim ('exp') is too far in the future"
+        return _error(call, 401, message)
+    return None
+
+
+def gh_access_token(call: _Call) -> Reply:
+    app = call.fake.app
+    assert app is not None
+    installation = int(call.params["installation_id"])
+    if installation not in app.installations.values():
+        return _not_found(call)
+    with call.fake.lock:
+        token = f"ghs_{installation}_{call.fake.next_id():08d}"  # [fake] format
+        expires = time.time() + app.lifetime
+        app.tokens[token] = (installation, expires)
+        app.issued.append(installation)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
+    body = {"token": token, "expires_at": stamp, "permissions": {"checks": "write"}}
+    return 201, body | {"repository_selection": "all"}, {}
+
+
+def gh_repo_installation(call: _Call) -> Reply:
+    app = call.fake.app
+    installation = app.installations.get(call.repo.name.lower()) if app else None
+    if installation is None:
+        return _not_found(call)
+    owner = call.repo.name.split("/", 1)[0]
+    body = {"id": installation, "app_id": app.app_id if app else 0, "target_type": "User"}
+    return 200, body | {"account": {"login": owner}}, {}
+
+
+CHECK_OPERATIONS = {
+    "GET /repos/{owner}/{repo}/commits/{ref}/check-runs": (
+        "https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference: "
+        "query check_name, status, filter (latest|all, default latest: the newest run of each "
+        "name), app_id, per_page (max 100), page; 200 {total_count, check_runs}"
+    ),
+}
+"""Check run operations the fixture lacks; create and update are in it."""
+CHECK_CONCLUSIONS = ("action_required", "cancelled", "failure", "neutral", "success", "skipped")
+CHECK_CONCLUSIONS += ("stale", "timed_out")
+
+
+def _check_rules(call: _Call, body: dict[str, Any]) -> Reply | None:
+    """What GitHub enforces beyond the schema: only an App's installation writes check runs
+    (a personal token gets 403), a title with every output, and columns only on one line."""
+    if call.installation is None:
+        message = "Resource not accessible by personal access token"  # [fake] wording
+        call.violation("check runs need a GitHub App's installation token")
+        return _error(call, 403, message)
+    output = body.get("output") or {}
+    if output and not output.get("title"):
+        call.violation("output without a title")
+        return _error(call, 422, 'Invalid request.\n\n"title" wasn\'t supplied.')
+    for note in output.get("annotations") or []:
+        if ("start_column" in note or "end_column" in note) and (
+            note["start_line"] != note["end_line"]
+        ):
+            call.violation(f"columns on an annotation of lines {note['start_line']}-...")
+            return _error(call, 422, "Validation Failed")
+    return None
+
+
+def _check_record(call: _Call, run: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    for name in ("name", "details_url", "external_id", "started_at", "completed_at"):
+        if name in body:
+            run[name] = body[name]
+    if "conclusion" in body:
+        run["status"], run["conclusion"] = "completed", body["conclusion"]
+    elif "status" in body:
+        run["status"] = body["status"]
+        run["conclusion"] = None
+    if "output" in body:
+        notes = list(body["output"].get("annotations") or [])
+        run["annotations"] = run.get("annotations", []) + notes
+        kept = {k: v for k, v in body["output"].items() if k != "annotations"}
+        run["output"] = {**run.get("output", {}), **kept}
+        run["output"]["annotations_count"] = len(run["annotations"])
+    state = run["conclusion"] or run["status"]
+    output = run.get("output") or {}
+    status = Status(state, run["name"], output.get("title"), run.get("details_url"), dict(run))
+    call.repo.posted.setdefault(run["head_sha"], []).append(status)
+    return {k: v for k, v in run.items() if k != "annotations"}
+
+
+def gh_create_check(call: _Call) -> Reply:
+    body = json.loads(call.body)
+    refused = _check_rules(call, body)
+    if refused:
+        return refused
+    if body["head_sha"] not in call.repo.commits:
+        return _error(call, 422, f"No commit found for SHA: {body['head_sha']}")
+    if body.get("status") == "completed" and "conclusion" not in body:
+        call.violation("completed without a conclusion")
+        return _error(call, 422, 'Invalid request.\n\n"conclusion" wasn\'t supplied.')
+    ident = call.fake.next_id()
+    app = call.fake.app
+    run: dict[str, Any] = {"id": ident, "head_sha": body["head_sha"], "status": "queued"}
+    run |= {"conclusion": None, "details_url": None, "app": {"id": app.app_id if app else 0}}
+    run |= {"url": f"{call.url}/{ident}", "html_url": f"{call.fake.url}/runs/{ident}"}
+    with call.fake.lock:
+        call.repo.checks[ident] = run
+        return 201, _check_record(call, run, body), {}
+
+
+def gh_update_check(call: _Call) -> Reply:
+    body = json.loads(call.body)
+    refused = _check_rules(call, body)
+    if refused:
+        return refused
+    ident = call.params["check_run_id"]
+    with call.fake.lock:
+        run = call.repo.checks.get(int(ident)) if ident.isdigit() else None
+        if run is None:
+            return _not_found(call)
+        return 200, _check_record(call, run, body), {}
+
+
+def gh_list_checks(call: _Call) -> Reply:
+    ref, wanted = call.params["ref"], call.query.get("filter", "latest")
+    if wanted not in ("latest", "all") or call.query.get("status", "queued") not in (
+        "queued",
+        "in_progress",
+        "completed",
+    ):
+        call.violation(f"filter or status not allowed: {call.query}")
+        return _error(call, 422, "Validation Failed")
+    with call.fake.lock:
+        runs = [r for r in call.repo.checks.values() if r["head_sha"] == ref]
+    if "app_id" in call.query:
+        runs = [r for r in runs if str(r["app"]["id"]) == call.query["app_id"]]
+    if wanted == "latest":
+        runs = list({r["name"].lower(): r for r in runs}.values())
+    runs = [{k: v for k, v in r.items() if k != "annotations"} for r in reversed(runs)]
+    page = _paginate(call, runs, size="per_page", default=30, maximum=100)
+    return 200, {"total_count": len(runs), "check_runs": page.items}, page.headers
+
+
+APP_ROUTES = (
+    _Route("POST", "/app/installations/{installation_id}/access_tokens", gh_access_token),
+    _Route("GET", "/repos/{owner}/{repo}/installation", gh_repo_installation),
+)
+"""Routes authenticated with the App's JWT, not an installation token."""
+CHECK_ROUTES = (
+    _Route("POST", "/repos/{owner}/{repo}/check-runs", gh_create_check),
+    _Route("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}", gh_update_check),
+    _Route("GET", "/repos/{owner}/{repo}/commits/{ref+}/check-runs", gh_list_checks),
+)
+JWT_ONLY = frozenset({"POST /app/installations/{installation_id}/access_tokens"})
+"""Routes without a repository in the path."""
 
 
 # ---------------------------------------------------------------- GitLab (no fixture)
@@ -1164,7 +1363,7 @@ CONVERSATION_ROUTES = {
 }
 
 ROUTES = {
-    "github": GITHUB_ROUTES + CONVERSATION_ROUTES["github"],
+    "github": GITHUB_ROUTES + CONVERSATION_ROUTES["github"] + APP_ROUTES + CHECK_ROUTES,
     "gitlab": GITLAB_ROUTES + CONVERSATION_ROUTES["gitlab"],
     "gitea": GITEA_ROUTES + CONVERSATION_ROUTES["gitea"],
 }
@@ -1206,6 +1405,7 @@ class ForgeFake:
         self._pipelines: dict[tuple[str, str, str], int] = {}
         self._rate_reset = int(time.time()) + 3600
         self._rate_used = 0
+        self.app: _App | None = None
 
     def api_url(self, forge: str) -> str:
         return self.url + BASES[forge]
@@ -1342,6 +1542,36 @@ class ForgeFake:
         with self.lock:
             return self._pipelines.setdefault((repo.name, sha, ref), 5000 + len(self._pipelines))
 
+    def enable_app(self, app_id: int, public_key: bytes, *, lifetime: float = 3600.0) -> None:
+        """GitHub answers as for an App ``app_id``: JWTs are verified with ``public_key``
+        (PEM), installation tokens live ``lifetime`` seconds; ``install`` repositories."""
+        with self.lock:
+            self.app = _App(app_id, public_key, lifetime=lifetime)
+
+    def install(self, repo: str, installation: int) -> None:
+        """The App is installed on GitHub repository ``repo`` as ``installation``."""
+        self.add_repo("github", repo)
+        with self.lock:
+            assert self.app is not None, "enable_app first"
+            self.app.installations[repo.lower()] = installation
+
+    def revoke_app_tokens(self) -> None:
+        """Every installation token made so far is refused from now on (401)."""
+        with self.lock:
+            if self.app is not None:
+                self.app.tokens.clear()
+
+    def check_runs(self, repo: str, sha: str) -> list[dict[str, Any]]:
+        """The check runs of ``sha`` as they are now, oldest first, with their annotations."""
+        with self.lock:
+            runs = self._repo("github", repo).checks.values()
+            return [json.loads(json.dumps(r)) for r in runs if r["head_sha"] == sha]
+
+    def app_tokens_made(self) -> list[int]:
+        """The installation of each token made, in order."""
+        with self.lock:
+            return list(self.app.issued) if self.app else []
+
     # -- failures
 
     def fail_next(
@@ -1439,6 +1669,25 @@ class ForgeFake:
             )
         call.params = params
         token = _token(call.forge, call.headers)
+        if call.forge == "github" and route in APP_ROUTES:
+            refused = _app_jwt(call, token)
+            if refused is not None:
+                return refused
+            if route.key in JWT_ONLY:
+                problem = _check_operation(call, route.key)
+                if problem:
+                    call.violation(problem[1])
+                    return _error(call, problem[0], problem[1])
+                return route.handler(call)
+            token = self.tokens[call.forge]  # the JWT stands for the App on this route
+        installation = self._installation_of(call.forge, token)
+        if installation is not None:
+            if installation < 0:
+                return _error(call, 401, "Bad credentials")
+            name = f"{params.get('owner')}/{params.get('repo')}".lower()
+            if self.app is None or self.app.installations.get(name) != installation:
+                return _not_found(call)  # the installation cannot see this repository
+            token, call.installation = self.tokens[call.forge], installation
         if token is not None and token != self.tokens[call.forge]:
             texts = {"github": "Bad credentials", "gitlab": "401 Unauthorized"}
             return _error(call, 401, texts.get(call.forge, "invalid token"))  # [fake] Gitea text
@@ -1456,6 +1705,15 @@ class ForgeFake:
                 call.violation(problem[1])
                 return _error(call, problem[0], problem[1])
             return route.handler(call)
+
+    def _installation_of(self, forge: str, token: str | None) -> int | None:
+        """The installation of an App's token (-1: one that expired or was revoked), None
+        for any other token."""
+        if forge != "github" or self.app is None or not token or not token.startswith("ghs_"):
+            return None
+        with self.lock:
+            installation, expires = self.app.tokens.get(token, (-1, 0.0))
+        return installation if expires > time.time() else -1
 
     def github_headers(self) -> dict[str, str]:
         with self.lock:

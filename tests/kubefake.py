@@ -3,9 +3,11 @@
 Serves Argo `workflows` and `cronworkflows` (pruned, defaulted and validated with the v4.1.2
 CRD schemas, as the API server treats a structural schema) and core `configmaps` and
 `secrets`: create, get, list (label selectors), replace, patch (merge, JSON, server-side
-apply), delete, `dryRun=All`. Errors are `Status` objects worded as the API server words
-them. Test hooks: `requests`, `headers`, `fail_next`, `latency`, `forbid`, `objects`,
-`put_object`; `running_kube()` serves a fresh fake and writes kubeconfigs for it.
+apply), delete, `dryRun=All`; and pods' logs (`put_pod_log`, the `log` subresource with
+`container`, `tailLines`, `limitBytes`, as text). Errors are `Status` objects worded as the
+API server words them. Test hooks: `requests`, `headers`, `fail_next`, `latency`, `forbid`,
+`objects`, `put_object`, `put_pod_log`; `running_kube()` serves a fresh fake and writes
+kubeconfigs for it.
 """
 
 from __future__ import annotations
@@ -101,6 +103,11 @@ _LABEL_RULE = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an"
     f" alphanumeric character (regex used for validation is '{_LABEL}')"
 )
+_POD_LOG = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")
+"""The pod log subresource (`GET`, text/plain): container, tailLines, limitBytes as the API
+server validates them (pkg/apis/core/validation ValidatePodLogOptions, and the registry's
+"a container name must be specified" for a pod of several containers)."""
+
 _MESSAGES = {
     "stale": "the object has been modified; please apply your changes to the latest version"
     " and try again",
@@ -530,6 +537,7 @@ class FakeKube:
         self._rv = 1000
         self._failures: list[list[Any]] = []  # [status, count, path_contains, retry_after]
         self._forbidden: set[tuple[str, str]] = set()
+        self.pod_logs: dict[tuple[str, str], dict[str, str]] = {}
 
     # --- test hooks ---
 
@@ -606,6 +614,9 @@ class FakeKube:
             if headers.get("authorization") != f"Bearer {self.token}":
                 raise KubeError(401, "Unauthorized")
             self._injected(parts.path)
+            log = _POD_LOG.match(parts.path)
+            if log is not None and method == "GET":
+                return 200, self._pod_log(log["ns"], log["name"], query), []
             call = self._route(method, parts.path, query, headers)
             call.content_type, call.body = (ctype or "").split(";")[0].strip(), body
             if problem and call.verb in ("create", "update", "patch"):
@@ -643,6 +654,45 @@ class FakeKube:
                 raise KubeError(400, message + supported)
         manager = query.get("fieldManager") or headers.get("user-agent", "").split("/")[0]
         return _Call(verb, res, route["ns"], name, query, manager)
+
+    def put_pod_log(self, namespace: str, pod: str, logs: dict[str, str]) -> None:
+        """A pod of the namespace whose containers (name: log text) wrote these logs."""
+        with self.lock:
+            self.pod_logs[(namespace, pod)] = dict(logs)
+
+    def _pod_log(self, namespace: str, pod: str, query: dict[str, str]) -> bytes:
+        if ("get", "pods/log") in self._forbidden:
+            message = (
+                f'pods "{pod}" is forbidden: User "{self.user}" cannot get resource "pods/log"'
+                f' in API group "" in the namespace "{namespace}"'
+            )
+            raise KubeError(403, message, {"name": pod, "kind": "pods"})
+        with self.lock:
+            containers = self.pod_logs.get((namespace, pod))
+        if containers is None:
+            raise KubeError(404, f'pods "{pod}" not found', {"name": pod, "kind": "pods"})
+        container = query.get("container")
+        if container is None and len(containers) > 1:
+            names = " ".join(sorted(containers))
+            message = f"a container name must be specified for pod {pod}, choose one of: [{names}]"
+            raise KubeError(400, message)
+        container = container or next(iter(containers))
+        if container not in containers:
+            raise KubeError(400, f"container {container} is not valid for pod {pod}")
+        text = containers[container].encode()
+        for option, least in (("tailLines", 0), ("limitBytes", 1)):
+            value = query.get(option)
+            if value is None:
+                continue
+            if not value.lstrip("-").isdigit() or int(value) < least:
+                relation = "greater than or equal to 0" if least == 0 else "greater than 0"
+                raise KubeError(400, f"{option}: Invalid value: {value}: must be {relation}")
+        if "tailLines" in query:
+            lines, keep = text.splitlines(keepends=True), int(query["tailLines"])
+            text = b"".join(lines[len(lines) - keep :]) if keep else b""
+        if "limitBytes" in query:
+            text = text[: int(query["limitBytes"])]
+        return text
 
     def _injected(self, path: str) -> None:
         with self.lock:
@@ -892,9 +942,10 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         headers = {k.lower(): v for k, v in self.headers.items()}
         code, answer, extra = self.server.kube.handle(self.command, self.path, headers, raw)
-        data = json.dumps(answer).encode()
+        text = isinstance(answer, bytes)  # a pod's log
+        data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/plain" if text else "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Audit-Id", str(uuid.uuid4()))
         self.send_header("Cache-Control", "no-cache, private")

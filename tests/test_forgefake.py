@@ -706,7 +706,7 @@ def test_concurrent_posts_are_all_recorded(fake: ForgeFake) -> None:
 
 def test_unknown_operations_are_violations(fake: ForgeFake) -> None:
     with client(fake, "github") as gh:
-        assert gh.get(f"/repos/octo/app/commits/{SHA}/check-runs").status_code == 404
+        assert gh.get(f"/repos/octo/app/commits/{SHA}/check-suites").status_code == 404
         assert gh.delete(f"/repos/octo/app/statuses/{SHA}").status_code == 404
     assert httpx.get(fake.url + "/bitbucket/repos").status_code == 404
     take_violations(fake, 3)

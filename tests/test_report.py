@@ -19,6 +19,7 @@ from knargo.config.settings import Settings
 from knargo.contract import events
 from knargo.contract.events import Envelope, GitEvent
 from knargo.forges import STATUSES, StatusApi
+from knargo.forges.github import CHECKS
 from knargo.functions.report import report
 from knargo.functions.status import Current, State, Update, shorten
 from knargo.language.lint import check
@@ -63,7 +64,9 @@ class Forge:
     """In memory: the statuses of one commit as a forge keeps them."""
 
     def __init__(self, kind: str) -> None:
-        self.statuses: StatusApi = STATUSES[kind]  # type: ignore[index]
+        # "github-checks": a GitHub App's check runs in place of commit statuses
+        apis: dict[str, StatusApi] = {**STATUSES, "github-checks": CHECKS}
+        self.statuses: StatusApi = apis[kind]
         self.posts: list[Update] = []
         self.lists = 0
 
@@ -288,7 +291,7 @@ def test_unknown_events_are_permanent_errors() -> None:
 @settings(max_examples=120, deadline=None)
 @given(
     data=st.data(),
-    kind=st.sampled_from(["github", "gitlab", "gitea"]),
+    kind=st.sampled_from(["github", "gitlab", "gitea", "github-checks"]),
     outcomes=st.dictionaries(
         st.sampled_from(["build", "test", "lint", "deploy"]),
         st.sampled_from(["Succeeded", "Failed"]),
@@ -297,7 +300,7 @@ def test_unknown_events_are_permanent_errors() -> None:
 def test_any_order_of_events_ends_in_the_true_final_statuses(
     data: st.DataObject, kind: str, outcomes: dict[str, str]
 ) -> None:
-    event = git_event(kind)
+    event = git_event(kind.removesuffix("-checks"))
     manifest = workflow_manifest(event)
     snapshots = list(run(manifest, outcomes))
     forge, cluster = Forge(kind), Cluster()

@@ -60,6 +60,36 @@ def stop() -> None:
         module.CLUSTER.close()
 
 
+def started(
+    kube: FakeKube,
+    forge: ForgeFake,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    forges: list[dict[str, Any]],
+    credentials: dict[str, bytes],
+    **settings: Any,
+) -> Iterator[Env]:
+    """The report function with `forges` and other `settings` configured and `credentials`
+    (file: value), its Kubernetes API at `kube`; the forge fake has no violations when it
+    ends."""
+    config = {"namespace": "ci", "argo_ui_url": "https://argo.example.com", "forges": forges}
+    config |= settings
+    (tmp_path / "config.yaml").write_text(json.dumps(config))
+    directory = tmp_path / "credentials"
+    directory.mkdir()
+    for name, value in credentials.items():
+        (directory / name).write_bytes(value)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig(tmp_path)))
+    monkeypatch.setenv("KNARGO_CONFIG", str(tmp_path / "config.yaml"))
+    monkeypatch.setenv("KNARGO_CREDENTIALS_DIR", str(directory))
+    stop()
+    app = create_app("handle", str(ROOT / "functions" / "report" / "main.py"))
+    yield Env(kube, forge, app.test_client(), Settings.model_validate(config))
+    stop()
+    assert forge.violations == []
+
+
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     with running_kube() as kube, running_forges(TOKENS) as forge:
@@ -67,23 +97,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
             {"name": k, "kind": k, "api_url": forge.api_url(k), "web_url": f"https://{h}"}
             for k, h in HOSTS.items()
         ]
-        config = {"namespace": "ci", "argo_ui_url": "https://argo.example.com", "forges": forges}
-        (tmp_path / "config.yaml").write_text(json.dumps(config))
-        credentials = tmp_path / "credentials"
-        credentials.mkdir()
-        for name, token in TOKENS.items():
-            (credentials / f"{name}.token").write_text(token + "\n")
         for name, repo in REPOS.items():
             forge.add_commit(name, repo, SHA)
-        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-        monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig(tmp_path)))
-        monkeypatch.setenv("KNARGO_CONFIG", str(tmp_path / "config.yaml"))
-        monkeypatch.setenv("KNARGO_CREDENTIALS_DIR", str(credentials))
-        stop()
-        app = create_app("handle", str(ROOT / "functions" / "report" / "main.py"))
-        yield Env(kube, forge, app.test_client(), Settings.model_validate(config))
-        stop()
-        assert forge.violations == []
+        tokens = {f"{name}.token": f"{token}\n".encode() for name, token in TOKENS.items()}
+        yield from started(kube, forge, tmp_path, monkeypatch, forges, tokens)
 
 
 def git_event(forge: str) -> GitEvent:

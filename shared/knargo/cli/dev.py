@@ -92,7 +92,7 @@ def _open(args: argparse.Namespace, secret: str) -> tuple[Chain, DevServer, View
         settings,
         engine=engine,
         real_forge=forge_statuses(settings, credentials),
-        real_forges=frozenset(credentials.tokens),
+        real_forges=frozenset(credentials.tokens) | frozenset(credentials.app_keys),
     )
     chain = Chain(setup, on_status=view.status)
     server = DevServer(chain, settings, credentials, port=args.port, say=view.say)

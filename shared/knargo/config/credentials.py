@@ -1,7 +1,8 @@
 """Credentials mounted from a Secret (`KNARGO_CREDENTIALS_DIR`): one file per value.
 
 `<forge>.webhook-secret` (and `<forge>.webhook-secret.previous` during a rotation) and
-`<forge>.token`. Trailing newlines are not part of a value. Values are held in `Secret`
+`<forge>.token`, or for a GitHub App (`app_id`) its private key `<forge>.app-key` (PEM).
+Trailing newlines are not part of a value. Values are held in `Secret`
 objects whose repr never shows them.
 """
 
@@ -47,6 +48,10 @@ class Credentials:
 
     webhook_secrets: dict[str, tuple[Secret, ...]] = field(default_factory=dict)
     tokens: dict[str, Secret] = field(default_factory=dict)
+    app_keys: dict[str, Secret] = field(default_factory=dict)
+    """A GitHub App's private key (PEM) per forge with an `app_id`."""
+    argo_token: Secret | None = None
+    """`argo.token`: the bearer token report sends to Argo Server for archived logs."""
 
     def secrets_for(self, forge_name: str) -> tuple[Secret, ...]:
         """The current secret, then the previous one during a rotation."""
@@ -75,18 +80,27 @@ def load_credentials(
     root = Path(directory)
     secrets: dict[str, tuple[Secret, ...]] = {}
     found_tokens: dict[str, Secret] = {}
+    app_keys: dict[str, Secret] = {}
     for forge in settings.forges:
         current = _read(root / f"{forge.name}.webhook-secret")
         previous = _read(root / f"{forge.name}.webhook-secret.previous")
         if webhook_secrets:
             _require(current, root / f"{forge.name}.webhook-secret", forge.name)
         secrets[forge.name] = tuple(s for s in (current, previous) if s and s.reveal())
+        if forge.app_id is not None:
+            key = _read(root / f"{forge.name}.app-key")
+            if tokens:
+                _require(key, root / f"{forge.name}.app-key", forge.name)
+            if key is not None and key.reveal():
+                app_keys[forge.name] = key
+            continue
         token = _read(root / f"{forge.name}.token")
         if tokens:
             _require(token, root / f"{forge.name}.token", forge.name)
         if token is not None and token.reveal():
             found_tokens[forge.name] = token
-    return Credentials(secrets, found_tokens)
+    argo = _read(root / "argo.token")
+    return Credentials(secrets, found_tokens, app_keys, argo if argo and argo.reveal() else None)
 
 
 def _require(secret: Secret | None, path: Path, forge: str) -> None:

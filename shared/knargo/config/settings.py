@@ -10,7 +10,15 @@ import re
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from knargo.contract.events import ForgeKind
 from knargo.formats import positions
@@ -104,6 +112,19 @@ class Forge(_Model):
     """API base URL, e.g. `https://api.github.com`, `https://gitlab.example.com/api/v4`."""
     web_url: str
     """Web URL; deliveries are matched to a forge by kind and this URL's host."""
+    app_id: Annotated[int, Field(gt=0)] | None = None
+    """GitHub only: the GitHub App's id. knargo then authenticates as the App (its private
+    key in the credential `<name>.app-key`) with a token per installation instead of
+    `<name>.token`, and reports with check runs instead of commit statuses."""
+    log_comments: bool = False
+    """Without check runs (a token, GitLab, Gitea): post the tail of a failed job's log once
+    as a comment on the pull request (merge request) it ran for, masked as check runs are."""
+
+    @model_validator(mode="after")
+    def _app_on_github(self) -> Forge:
+        if self.app_id is not None and self.kind is not ForgeKind.GITHUB:
+            raise ValueError("app_id: only a forge of kind github authenticates as an App")
+        return self
 
     @property
     def host(self) -> str:
@@ -177,6 +198,10 @@ class Settings(_Model):
     """How long the pod of a successful job is kept (failed jobs keep theirs until the TTL)."""
     checkout_image: str = "alpine/git:2.47.2"
     """Image of the init container that checks out the commit (needs `sh`, `git`, `base64`)."""
+    argo_server_url: str | None = None
+    """Argo Server's URL as report reaches it (e.g. `https://argo-server.argo:2746`), to read a
+    failed job's archived log when its pod is gone (`archiveLogs`); none: not read. With
+    Argo Server's `client` auth mode, the credential `argo.token` is sent as its bearer token."""
 
     @field_validator("job_timeout", "workflow_timeout", "retention", "pod_retention")
     @classmethod

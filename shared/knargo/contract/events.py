@@ -100,6 +100,9 @@ class GitEvent(BaseModel):
     approved_by: str | None = None
     """A fork's pull request: the maintainer whose `/ok-to-test` approved this commit (`sha`),
     so that its jobs get their secrets. Only generate sets it, from an authorized comment."""
+    installation_id: int | None = None
+    """GitHub App: the installation the delivery came from (`installation.id`), whose token
+    reads and reports for the repository."""
 
     @property
     def secrets_withheld(self) -> bool:
@@ -274,6 +277,8 @@ class CommentEvent(BaseModel):
     (GitLab's `merge_request.last_commit`)."""
     created_at: str | None = None
     """When the comment was written, as the forge wrote it."""
+    installation_id: int | None = None
+    """GitHub App: the installation the delivery came from (`installation.id`)."""
 
     @property
     def host(self) -> str:

@@ -21,7 +21,7 @@ from knargo.edge.shell import Answer, Shell
 from knargo.functions.report import CommitLocks, Reported, dead_letter, report
 from knargo.functions.status import State
 from knargo.io.kube import Cluster
-from knargo.io.network import StatusClient
+from knargo.io.network import ArchivedLogs, StatusClient
 from knargo.observability import tracing
 
 __all__ = ["ReportEdge"]
@@ -45,7 +45,17 @@ class ReportEdge:
             if path.rstrip("/") == "/dead-letter":
                 return self._dead_letter(envelope, started)
             with tracing.span("report", _traceparent(envelope), event_type=envelope.type):
-                result = report(envelope, self.settings, self.statuses, self.cluster, self.locks)
+                archive = ArchivedLogs(
+                    self.settings, self.statuses.credentials, self.statuses.client
+                )
+                result = report(
+                    envelope,
+                    self.settings,
+                    self.statuses,
+                    self.cluster,
+                    self.locks,
+                    archive,
+                )
         except (cloudevent.InvalidCloudEvent, PermanentError) as exc:
             event_type = envelope.type if envelope else None
             self.shell.handled(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from knargo.forges.payload import (
     Headers,
     Ignored,
     Parsed,
+    PayloadError,
     Ping,
     PullHead,
     bodies_of,
@@ -40,10 +42,13 @@ from knargo.forges.payload import (
 )
 
 __all__ = [
+    "CHECKS",
     "CONVERSATIONS",
     "FILES",
     "STATUSES",
     "WEBHOOKS",
+    "CheckOutput",
+    "GitHubChecks",
     "GitHubConversations",
     "GitHubFiles",
     "GitHubStatuses",
@@ -93,6 +98,8 @@ class GitHubWebhooks:
             return _pull_request(payload, forge, delivery_id)
         if event == "issue_comment":
             return _comment(payload, forge, delivery_id)
+        if event in ("check_run", "check_suite"):
+            return _rerequested(event, payload, forge, delivery_id)
         return Ignored(f'event "{event}" does not run pipelines')
 
 
@@ -115,6 +122,39 @@ def _comment(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Pars
     )
 
 
+def _rerequested(event: str, payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
+    """The "Re-run" of a check run or of all of a commit's check runs, as the `/retest <job>`
+    or `/retest` comment its requester could have written on the pull request: the same
+    authorization, acknowledgement and new run. The check run's name is `<prefix>/<job>` or
+    the pipeline's `<prefix>`. GitHub lists in `pull_requests` only pull requests of the
+    repository itself: a fork's pull request or a push has none, and is not re-run here."""
+    action = opt_str(payload, "action") or ""
+    if action != "rerequested":
+        return Ignored(f'{event} action "{action}" runs nothing')
+    checks = req_dict(payload, event)
+    app = checks.get("app", {}).get("id") if isinstance(checks.get("app"), Mapping) else None
+    if forge.app_id is not None and app is not None and app != forge.app_id:
+        return Ignored(f"a {event} of another App")
+    pulls = checks.get("pull_requests")
+    first = pulls[0] if isinstance(pulls, list) and pulls else None
+    if not isinstance(first, Mapping):
+        return Ignored(f"a re-run of a {event} outside a pull request of the repository")
+    name = opt_str(checks, "name") if event == "check_run" else None
+    job = name.rsplit("/", 1)[1] if name and "/" in name else None
+    fields = _repository(payload, forge, delivery_id)
+    author = fields.pop("sender")
+    if not author:
+        raise PayloadError("sender.login is missing or not a string")
+    return CommentEvent(
+        **fields,
+        pr_number=req_int(first, "number"),
+        comment_id=f"{event}-{req_int(checks, 'id')}-{delivery_id}",
+        body=f"/retest {job}" if job else "/retest",
+        author=author,
+        head_sha=opt_str(checks, "head_sha"),
+    )
+
+
 def _repository(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> dict[str, Any]:
     repo = req_dict(payload, "repository")
     return {
@@ -129,7 +169,15 @@ def _repository(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> d
         "private": repo.get("private") is True,
         "sender": opt_str(payload, "sender", "login") or "",
         "delivery_id": delivery_id,
+        "installation_id": _installation(payload),
     }
+
+
+def _installation(payload: Mapping[str, Any]) -> int | None:
+    """A GitHub App's delivery names its installation (`installation.id`)."""
+    installation = payload.get("installation")
+    ident = installation.get("id") if isinstance(installation, Mapping) else None
+    return ident if isinstance(ident, int) and not isinstance(ident, bool) else None
 
 
 def _push(payload: Mapping[str, Any], forge: Forge, delivery_id: str) -> Parsed:
@@ -394,3 +442,157 @@ class GitHubConversations:
 
 
 CONVERSATIONS = GitHubConversations()
+
+
+# Check runs (`checks/create`, `checks/update`, `checks/list-for-ref`), for a GitHub App:
+# https://docs.github.com/rest/checks/runs. A check run is queued, in_progress or completed
+# with a conclusion; knargo's states map onto those, and a failure that hit a deadline is
+# completed as timed_out.
+CHECK_FINAL = frozenset(
+    {"success", "failure", "cancelled", "skipped", "timed_out", "neutral", "action_required"}
+)
+CHECK_STATES: Mapping[str, str] = {
+    "queued": "queued",
+    "running": "in_progress",
+    "success": "success",
+    "failure": "failure",
+    "error": "failure",
+    "skipped": "skipped",
+    "cancelled": "cancelled",
+}
+MAX_ANNOTATIONS = 50
+"""Annotations per create or update request ("The Checks API limits the number of annotations
+to a maximum of 50 per API request", the `output.annotations` description of both operations
+in GitHub's API description); more are appended by further updates."""
+OUTPUT_MAX = 65535
+"""Characters of `output.summary` and `output.text` (the operations' `maxLength`)."""
+
+
+@dataclass(frozen=True)
+class CheckOutput:
+    """What a check run shows beyond its title: Markdown text and annotations, each
+    annotation as GitHub's object (path, start_line, end_line, annotation_level, message,
+    start_column and end_column on one line)."""
+
+    text: str = ""
+    annotations: tuple[Mapping[str, Any], ...] = ()
+
+
+class GitHubChecks:
+    """Check runs in place of commit statuses: a context is a check run's name, its
+    description the output's title and summary."""
+
+    states = CHECK_STATES
+    final_states = CHECK_FINAL
+    description_limit = 1000  # [knargo] a title GitHub shows in one line; no documented limit
+
+    def list_statuses(
+        self, forge: Forge, token: str | None, event: GitEvent, sha: str
+    ) -> ApiRequest:
+        params = {"per_page": "100", "filter": "latest"}
+        if forge.app_id is not None:
+            params["app_id"] = str(forge.app_id)
+        return FILES._request(
+            forge,
+            token,
+            f"/repos/{event.repository}/commits/{sha}/check-runs",
+            f"read the check runs of {sha[:12]} in {event.repository}",
+            params,
+        )
+
+    def current(self, body: Any) -> list[tuple[str, str, str, str | None]]:
+        found = []
+        for run in self._runs(body):
+            state = run.get("conclusion") if run.get("status") == "completed" else run["status"]
+            shown = run.get("output")
+            output: Mapping[str, Any] = shown if isinstance(shown, Mapping) else {}
+            found.append(
+                (
+                    run["name"],
+                    "failure" if state == "timed_out" else str(state or ""),
+                    str(output.get("title") or ""),
+                    run.get("details_url") or None,
+                )
+            )
+        return found
+
+    def ids(self, body: Any) -> dict[str, int]:
+        """Check run name (lower case) → id, the newest run of each name."""
+        found: dict[str, int] = {}
+        for run in reversed(self._runs(body)):
+            if isinstance(run.get("id"), int):
+                found[run["name"].lower()] = run["id"]
+        return found
+
+    def _runs(self, body: Any) -> list[Mapping[str, Any]]:
+        runs = body.get("check_runs") if isinstance(body, Mapping) else None
+        return [
+            run
+            for run in (runs if isinstance(runs, list) else [])
+            if isinstance(run, Mapping) and isinstance(run.get("name"), str) and run.get("status")
+        ]
+
+    def create_status(
+        self,
+        forge: Forge,
+        token: str | None,
+        event: GitEvent,
+        sha: str,
+        state: str,
+        context: str,
+        description: str,
+        target_url: str | None,
+        output: CheckOutput | None = None,
+    ) -> ApiRequest:
+        request = FILES._request(
+            forge,
+            token,
+            f"/repos/{event.repository}/check-runs",
+            f'create check run "{context}" on {sha[:12]} in {event.repository}',
+        )
+        body = {"name": context, "head_sha": sha, **_check_body(state, description, output)}
+        return post_json(request, {**body, **({"details_url": target_url} if target_url else {})})
+
+    def update_check(
+        self,
+        forge: Forge,
+        token: str | None,
+        event: GitEvent,
+        check_id: int,
+        state: str,
+        context: str,
+        description: str,
+        target_url: str | None,
+        output: CheckOutput | None = None,
+    ) -> ApiRequest:
+        request = FILES._request(
+            forge,
+            token,
+            f"/repos/{event.repository}/check-runs/{check_id}",
+            f'update check run "{context}" in {event.repository}',
+        )
+        body = _check_body(state, description, output)
+        body |= {"details_url": target_url} if target_url else {}
+        return ApiRequest("PATCH", request.url, request.headers, {}, request.operation, body)
+
+    def check_id(self, body: Any) -> int | None:
+        ident = body.get("id") if isinstance(body, Mapping) else None
+        return ident if isinstance(ident, int) and not isinstance(ident, bool) else None
+
+
+def _check_body(state: str, description: str, output: CheckOutput | None) -> dict[str, Any]:
+    status: dict[str, Any]
+    if state in CHECK_FINAL:
+        timed_out = state == "failure" and "deadline" in description.lower()
+        status = {"status": "completed", "conclusion": "timed_out" if timed_out else state}
+    else:
+        status = {"status": state}
+    shown: dict[str, Any] = {"title": description or state, "summary": description or state}
+    if output is not None and output.text:
+        shown["text"] = output.text[:OUTPUT_MAX]
+    if output is not None and output.annotations:
+        shown["annotations"] = [dict(a) for a in output.annotations[:MAX_ANNOTATIONS]]
+    return status | {"output": shown}
+
+
+CHECKS = GitHubChecks()

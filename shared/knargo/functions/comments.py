@@ -144,6 +144,7 @@ def run_event(comment: CommentEvent, head: PullHead, command: Command) -> GitEve
         delivery_id="comment-" + naming.digest(comment.delivery_id, str(command), length=24),
         traceparent=comment.traceparent,
         received_at=comment.received_at,
+        installation_id=comment.installation_id,
     )
 
 

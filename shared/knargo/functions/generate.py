@@ -124,7 +124,7 @@ def generate(
                 _problem(
                     file,
                     f'cannot read {file}: forge "{event.forge_name}" {refused} (check the '
-                    f"{event.forge_name}.token credential)",
+                    f"{_credential(settings, event)})",
                     "forge",
                 )
             ],
@@ -287,6 +287,14 @@ def _newer_pin(
         if isinstance(pin, str) and pin and pin != event.sha:
             pins.add(pin)
     return next((p for p in sorted(pins) if files.commits_between(event, p, event.sha) == 0), None)
+
+
+def _credential(settings: Settings, event: GitEvent) -> str:
+    """What gives knargo its access to the repository, in words for a rejection."""
+    forge = next((f for f in settings.forges if f.name == event.forge_name), None)
+    if forge is not None and forge.app_id is not None:
+        return f"GitHub App's installation on {event.repository} and its permissions"
+    return f"{event.forge_name}.token credential"
 
 
 def _problem(file: str, message: str, rule: str) -> Diagnostic:

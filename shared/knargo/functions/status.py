@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from knargo.contract.events import GitEvent, PipelineRejected, PipelineSkipped, PipelineSubmitted
+from knargo.forges.github import CheckOutput
 from knargo.formats.durations import format_seconds
 
 __all__ = [
@@ -64,6 +65,9 @@ class Update:
     state: State
     description: str
     target_url: str | None = None
+    output: CheckOutput | None = None
+    """What a check run shows beyond its title (annotations, a log tail); commit statuses
+    have no room for it."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,32 @@ def from_submitted(data: PipelineSubmitted, prefix: str) -> list[Update]:
 
 
 def from_rejected(data: PipelineRejected, prefix: str) -> list[Update]:
-    return [Update(prefix, State.FAILURE, data.summary)]
+    """A failing pipeline; a check run also lists every diagnostic and annotates the file
+    at its line and column (GitHub shows them in the pull request's diff)."""
+    listed = "\n".join(
+        f"- `{d.file}:{d.line}:{d.col}`: {d.severity}: {d.message} [{d.rule}]"
+        for d in data.diagnostics
+    )
+    annotations = tuple(
+        {
+            "path": d.file,
+            "start_line": d.line,
+            "end_line": d.line,
+            "start_column": d.col,
+            "end_column": d.col,
+            "annotation_level": _LEVELS.get(d.severity, "notice"),
+            "message": d.message,
+            "title": f"knargo: {d.rule}",
+        }
+        for d in data.diagnostics
+        if d.line >= 1 and d.col >= 1
+    )
+    output = CheckOutput(text=listed, annotations=annotations) if data.diagnostics else None
+    return [Update(prefix, State.FAILURE, data.summary, None, output)]
+
+
+_LEVELS = {"error": "failure", "warning": "warning"}
+"""A diagnostic's severity → a check run annotation's level (failure, warning, notice)."""
 
 
 def from_skipped(data: PipelineSkipped, prefix: str) -> list[Update]:
@@ -323,7 +352,11 @@ def due(
     posts = []
     for update in wanted:
         update = Update(
-            update.context, update.state, shorten(update.description, limit), update.target_url
+            update.context,
+            update.state,
+            shorten(update.description, limit),
+            update.target_url,
+            update.output,
         )
         shown = latest.get(update.context.lower())
         if (

@@ -164,6 +164,27 @@ class Cluster:
             raise TemporaryError(f"Kubernetes API unreachable: {type(exc).__name__}") from None
         return dict(found)
 
+    def pod_log(
+        self, namespace: str, pod: str, container: str, tail_lines: int, limit_bytes: int
+    ) -> bytes | None:
+        """The last `tail_lines` lines of a container's log, at most `limit_bytes` of them;
+        None when the API server has none to give (the pod is gone, or report may not read
+        it): the log is a courtesy, never a reason to hold a status back."""
+        try:
+            response: Any = self._core().read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=container,
+                tail_lines=tail_lines,
+                limit_bytes=limit_bytes,
+                _preload_content=False,
+                _request_timeout=TIMEOUT,
+            )
+            data: bytes = response.data
+        except (ApiException, TransportError):
+            return None
+        return data
+
     def cron_workflows(self, namespace: str, selector: str) -> dict[str, dict[str, Any]]:
         """The CronWorkflows matching a label selector, by name."""
         try:

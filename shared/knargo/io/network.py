@@ -8,7 +8,8 @@ transport) is reused for every request of a process.
 
 `ForgeClient` sends the forge modules' request values. It follows redirects within the API's
 origin (GitHub moves renamed repositories that way) and strips every credential header from
-a redirect to another origin.
+a redirect to another origin. For a GitHub App it holds the installation tokens
+(`knargo.io.apptokens`): a request refused with 401 is sent once more with a new token.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -47,13 +48,17 @@ from knargo.forges import (
     PullHead,
     StatusApi,
 )
+from knargo.forges.github import CHECKS, GitHubChecks
+from knargo.io.apptokens import AppTokens
 from knargo.observability.metrics import Metrics
 
 if TYPE_CHECKING:  # the webhook, which posts no statuses, does not import them
     from knargo.functions.status import Current, Update
+    from knargo.io.checkruns import CheckRuns
 
 __all__ = [
     "ApiResponse",
+    "ArchivedLogs",
     "ConversationClient",
     "ForgeClient",
     "ForgeReader",
@@ -174,6 +179,7 @@ class ForgeClient:
         self._transport, self._timeout = transport, timeout
         self._lock = threading.Lock()
         self._built: httpx.Client | None = None
+        self.apps = AppTokens(lambda request, kind: self.send(request, kind=kind).json())
 
     @property
     def _client(self) -> httpx.Client:
@@ -211,6 +217,17 @@ class ForgeClient:
                 )
 
     def _send(self, request: ApiRequest, limit: int | None) -> ApiResponse:
+        try:
+            return self._send_once(request, limit)
+        except Unauthorized as exc:
+            scheme, _, stale = request.headers.get("Authorization", "").partition(" ")
+            fresh = self.apps.renew(stale) if exc.status == 401 and scheme == "Bearer" else None
+            if fresh is None:
+                raise
+        headers = {**request.headers, "Authorization": f"Bearer {fresh}"}
+        return self._send_once(replace(request, headers=headers), limit)
+
+    def _send_once(self, request: ApiRequest, limit: int | None) -> ApiResponse:
         try:
             response = self._follow(request)
             try:
@@ -292,6 +309,55 @@ def _read(
     return b"".join(chunks)
 
 
+class ArchivedLogs:
+    """A failed job's log as Argo archived it (`archiveLogs`: the node's `main-logs` output
+    artifact), read through Argo Server's artifact API, which reads the artifact repository
+    with its own credentials: `GET <argo_server_url>/artifact-files/<namespace>/workflows/
+    <name>/<node id>/outputs/main-logs`."""
+
+    MOST = 16 * 1024 * 1024
+    """Bytes read at most; a longer log's tail is not looked for."""
+
+    def __init__(self, settings: Settings, credentials: Credentials, client: ForgeClient) -> None:
+        self.settings, self.credentials, self.client = settings, credentials, client
+
+    def archived_log(
+        self, namespace: str, workflow: str, node: str, keep: int
+    ) -> tuple[bytes, bool] | None:
+        """The last `keep` bytes of the node's archived log, and whether that cut its start;
+        None when there is none to read."""
+        base = self.settings.argo_server_url
+        if not base:
+            return None
+        path = f"/artifact-files/{namespace}/workflows/{workflow}/{node}/outputs/main-logs"
+        token = self.credentials.argo_token
+        headers = {"Authorization": f"Bearer {token.reveal().decode()}"} if token else {}
+        kept, size = b"", 0
+        try:
+            with self.client._client.stream("GET", base.rstrip("/") + path, headers=headers) as r:
+                if r.status_code != 200:
+                    return None
+                for chunk in r.iter_bytes():
+                    kept, size = (kept + chunk)[-keep:], size + len(chunk)
+                    if size > self.MOST:
+                        return None
+        except httpx.HTTPError:
+            return None
+        return kept, size > keep
+
+
+def _token(
+    credentials: Credentials, client: ForgeClient, forge: Forge, event: GitEvent | CommentEvent
+) -> str | None:
+    """The token for the event's repository: its installation's for a GitHub App, else the
+    forge's `<forge>.token`, else none."""
+    key = credentials.app_keys.get(forge.name)
+    if forge.app_id is not None and key is not None:
+        return client.apps.token(forge, key, event.repository, event.installation_id)
+    token = credentials.tokens.get(forge.name)
+    return token.reveal().decode() if token else None
+
+
 # Pull requests list at most this many pages of changed files (3,000 paths).
 MAX_PAGES = 30
 
@@ -310,8 +376,7 @@ class ForgeReader:
 
     def _where(self, event: GitEvent) -> tuple[Forge, str | None, FileApi]:
         forge = next(f for f in self.settings.forges if f.name == event.forge_name)
-        token = self.credentials.tokens.get(forge.name)
-        return forge, token.reveal().decode() if token else None, FILES[forge.kind]
+        return forge, _token(self.credentials, self.client, forge, event), FILES[forge.kind]
 
     def read_file(self, event: GitEvent, path: str, limit: int) -> bytes | None:
         """The file at the event's commit, None if there is none; TooLarge over `limit`.
@@ -382,13 +447,17 @@ class ForgeReader:
 
 
 class StatusClient:
-    """Reads and posts commit statuses through each forge's API."""
+    """Reads and posts commit statuses through each forge's API; check runs for a GitHub
+    App (`knargo.io.checkruns`)."""
 
     def __init__(
         self, settings: Settings, credentials: Credentials, client: ForgeClient | None = None
     ) -> None:
         self.settings, self.credentials = settings, credentials
         self.client = client or ForgeClient()
+        from knargo.io.checkruns import CheckRuns  # statuses' types: not at the webhook's start
+
+        self.checks: CheckRuns = CheckRuns()
 
     def close(self) -> None:
         self.client.close()
@@ -397,8 +466,8 @@ class StatusClient:
         forge = next((f for f in self.settings.forges if f.name == event.forge_name), None)
         if forge is None:
             raise PermanentError(f'no forge "{event.forge_name}" is configured')
-        token = self.credentials.tokens.get(forge.name)
-        return forge, token.reveal().decode() if token else None, STATUSES[forge.kind]
+        token = _token(self.credentials, self.client, forge, event)
+        return forge, token, CHECKS if forge.app_id is not None else STATUSES[forge.kind]
 
     def api(self, event: GitEvent) -> StatusApi:
         return self._where(event)[2]
@@ -409,10 +478,25 @@ class StatusClient:
         body = self.client.send(request, forge=forge.name, kind="list_statuses").json()
         from knargo.functions.status import Current
 
+        if isinstance(api, GitHubChecks):
+            self.checks.read(forge, event, sha, api.ids(body))
         return [Current(*entry) for entry in api.current(body)]
 
     def post(self, event: GitEvent, sha: str, update: Update) -> None:
         forge, token, api = self._where(event)
+        if isinstance(api, GitHubChecks):
+            self.checks.post(
+                api,
+                lambda request: self.client.send(
+                    request, forge=forge.name, kind="check_run"
+                ).json(),
+                forge,
+                token,
+                event,
+                sha,
+                update,
+            )
+            return
         request = api.create_status(
             forge,
             token,
@@ -434,6 +518,15 @@ class StatusClient:
                     return  # GitLab already shows this state
                 raise
 
+    def comment(self, event: GitEvent, text: str) -> None:
+        """A comment on the event's pull request (`log_comments`)."""
+        forge, token, _ = self._where(event)
+        if event.pr_number is None:
+            return
+        api = CONVERSATIONS[forge.kind]
+        request = api.comment(forge, token, event.repository, event.pr_number, text)
+        self.client.send(request, forge=forge.name, kind="comment")
+
 
 class ConversationClient:
     """Pull request heads, permissions and reply comments, for comment commands."""
@@ -448,8 +541,8 @@ class ConversationClient:
         forge = next((f for f in self.settings.forges if f.name == comment.forge_name), None)
         if forge is None:
             raise PermanentError(f'no forge "{comment.forge_name}" is configured')
-        token = self.credentials.tokens.get(forge.name)
-        return forge, token.reveal().decode() if token else None, CONVERSATIONS[forge.kind]
+        token = _token(self.credentials, self.client, forge, comment)
+        return forge, token, CONVERSATIONS[forge.kind]
 
     def can_write(self, comment: CommentEvent) -> bool:
         """Whether the comment's author may write to the repository; a forge that knows no

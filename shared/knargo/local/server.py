@@ -136,12 +136,14 @@ def dev_credentials(settings: Settings, secret: bytes, directory: str | None) ->
     return Credentials(
         {forge.name: (*loaded.secrets_for(forge.name), dev) for forge in settings.forges},
         dict(loaded.tokens),
+        dict(loaded.app_keys),
     )
 
 
 def forge_statuses(settings: Settings, credentials: Credentials) -> Statuses | None:
-    """The real forges' status API for the forges with a token (None without any token)."""
-    if not credentials.tokens:
+    """The real forges' status API for the forges with a token or a GitHub App's key (None
+    without any)."""
+    if not credentials.tokens and not credentials.app_keys:
         return None
     from knargo.io.network import StatusClient  # httpx: only when statuses go to a forge
 
