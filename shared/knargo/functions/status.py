@@ -146,6 +146,9 @@ def from_workflow(
             updates.append(Update(f"{context}/{job}", state, text, url))
             continue
         state, text = _describe(_PHASES.get(node.get("phase", ""), State.RUNNING), node, "job")
+        group = _waiting_group(workflow, task, node) if pipeline[0] is State.RUNNING else None
+        if group is not None:
+            state, text = State.QUEUED, f"waiting for concurrency group {group}"
         if cancelled is not None and state in (State.FAILURE, State.ERROR, State.RUNNING):
             state, text = State.CANCELLED, cancelled
         node_url = f"{url}{'&' if '?' in url else '?'}nodeId={node['id']}" if "id" in node else url
@@ -224,6 +227,30 @@ def _gates(
             why = "not approved in time" if "deadline" in message.lower() else message
             found[job] = (State.FAILURE, f"{why or 'not approved'}{where}")
     return found
+
+
+CONCURRENCY = "knargo.dev/concurrency"
+"""A job template's concurrency group (knargo.translation.mutexes)."""
+
+
+def _waiting_group(
+    workflow: Mapping[str, Any], template: str, node: Mapping[str, Any]
+) -> str | None:
+    """The group a job's node waits for, while Argo keeps it Pending for its mutex: the node
+    has `synchronizationStatus.waiting`, or (older controllers) the message Argo writes then,
+    `Waiting for <namespace>/Mutex/<name> lock. Lock status: 0/1`."""
+    if node.get("phase") != "Pending":
+        return None
+    waiting = (node.get("synchronizationStatus") or {}).get("waiting")
+    message = node.get("message") or ""
+    if not waiting and not (message.startswith("Waiting for ") and "/Mutex/" in message):
+        return None
+    spec = workflow.get("spec") or {}
+    for found in spec.get("templates") or []:
+        if found.get("name") == template:
+            group = ((found.get("metadata") or {}).get("annotations") or {}).get(CONCURRENCY)
+            return group if isinstance(group, str) and group else None
+    return None
 
 
 def _cancelled(workflow: Mapping[str, Any], state: State) -> str | None:

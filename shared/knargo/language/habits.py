@@ -1,8 +1,8 @@
 """GitHub Actions habits in a valid ci.yaml: `${{ … }}` where knargo does not evaluate it.
 
 knargo reads `${{ … }}` in three places only: around a whole `if:` condition, in the concurrency
-groups (`concurrency.group`, at the top level and in a job), and `${{ matrix.<axis> }}` in a job's `image`, `runner`, `env` values and
-`name`. Anywhere else the
+groups (`concurrency.group`, at the top level and in a job), and `${{ matrix.<axis> }}` in a
+job's `image`, `runner`, `env` values and `name`. Anywhere else the
 text reaches the job as written, so `${{ secrets.TOKEN }}` would be the literal text, never the
 secret. Each such expression is a warning that says what to write instead.
 """

@@ -1,0 +1,151 @@
+"""`concurrency:` on a job: a mutex per repository and group (knargo.translation.mutexes),
+the pending status of a job waiting for it, and the local executor honouring it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from argo_schemas import problems
+from argo_sim import run
+from knargo.config.settings import Settings
+from knargo.contract.events import GitEvent
+from knargo.forges import STATUSES
+from knargo.functions.report import report
+from knargo.functions.status import State, from_workflow
+from knargo.language.lint import check
+from knargo.translation.mutexes import group_name, mutex_name
+from knargo.translation.plan import plan
+from test_report import Cluster, Forge, updated
+
+SETTINGS = Settings.embedded()
+CI = """\
+jobs:
+  build: {image: alpine, run: make}
+  deploy:
+    needs: build
+    image: alpine
+    run: make deploy
+    concurrency:
+      group: deploy-${{ branch }}
+"""
+
+
+def event(repository: str = "acme/api", ref: str = "refs/heads/main", sha: str = "a") -> GitEvent:
+    return GitEvent(
+        forge_kind="github",
+        forge_name="github",
+        repository=repository,
+        repository_url=f"https://github.com/{repository}",
+        clone_url=f"https://github.com/{repository}.git",
+        default_branch="main",
+        kind="push",
+        ref=ref,
+        sha=sha * 40,
+        delivery_id=f"d-{sha}",
+    )
+
+
+def workflow(git: GitEvent, text: str = CI) -> dict[str, Any]:
+    config = check(text).config
+    assert config is not None
+    result = plan(config, git, SETTINGS)
+    assert result.workflow is not None
+    return dict(result.workflow)
+
+
+def template(manifest: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(t for t in manifest["spec"]["templates"] if t["name"] == name)
+
+
+def test_runs_of_one_repository_and_group_share_the_mutex_and_others_do_not() -> None:
+    first, second = workflow(event(sha="a")), workflow(event(sha="b"))
+    mutex = template(first, "deploy")["synchronization"]
+    assert mutex == template(second, "deploy")["synchronization"]
+    assert mutex["mutexes"][0]["name"].startswith("api-deploy-main-")
+    assert "synchronization" not in template(first, "build")
+    other_repo = workflow(event(repository="acme/web"))["spec"]
+    other_branch = workflow(event(ref="refs/heads/next"))["spec"]
+    for spec in (other_repo, other_branch):
+        theirs = template({"spec": spec}, "deploy")["synchronization"]
+        assert theirs != mutex
+    assert problems(first) == []
+
+
+@pytest.mark.parametrize(
+    "group", ["deploy/prod", "x" * 300, "{{workflow.name}}", "   ", "émoji 🚀", "a--b"]
+)
+def test_a_mutex_name_is_valid_whatever_the_group_is(group: str) -> None:
+    name = mutex_name("github", "acme/api", group)
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 70
+    assert name != mutex_name("github", "acme/api", group + "!")
+    assert name != mutex_name("gitlab", "acme/api", group)
+
+
+def test_group_values_are_the_events() -> None:
+    pushed = event(ref="refs/heads/feature/x")
+    assert group_name("d-${{ branch }}-${{event}}-${{ pull_request }}", pushed) == (
+        "d-feature/x-push-"
+    )
+
+
+def test_a_job_waiting_for_its_group_is_pending_with_the_group_named() -> None:
+    manifest = workflow(event(ref="refs/heads/feature"))
+    snapshots = list(run(manifest, {}, held={"deploy"}))
+    waiting = [s for s in snapshots if "synchronizationStatus" in str(s["status"]["nodes"])]
+    assert waiting, "the simulation shows the node waiting for the lock"
+    _, updates = from_workflow(waiting[0], "knargo", SETTINGS.argo_ui_url)
+    by_context = {u.context: u for u in updates}
+    assert by_context["knargo/deploy"].state is State.QUEUED
+    assert by_context["knargo/deploy"].description == (
+        "waiting for concurrency group deploy-feature"
+    )
+    assert by_context["knargo"].state is State.RUNNING
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab", "gitea"])
+def test_report_posts_the_wait_then_the_run_then_the_result(kind: str) -> None:
+    forge, cluster = Forge(kind), Cluster()
+    manifest = workflow(event(ref="refs/heads/feature"))
+    for snapshot in run(manifest, {}, held={"deploy"}):
+        cluster.workflow = snapshot
+        report(updated(snapshot), SETTINGS, forge, cluster)
+    deploy = [(p.state, p.description) for p in forge.posts if p.context == "knargo/deploy"]
+    assert deploy[:2] == [
+        (State.QUEUED, "queued"),
+        (State.QUEUED, "waiting for concurrency group deploy-feature"),
+    ]
+    assert [state for state, _ in deploy[2:]] == [State.RUNNING, State.SUCCESS]
+    pending = STATUSES[kind].states[State.QUEUED]  # type: ignore[index]
+    assert forge.final()["knargo/deploy"][0] != pending
+
+
+def test_an_argo_message_alone_is_read_as_waiting_too() -> None:
+    """Older controllers set only the node's message."""
+    manifest = workflow(event(ref="refs/heads/feature"))
+    snapshot = next(
+        s for s in run(manifest, {}, held={"deploy"}) if "Mutex" in str(s["status"]["nodes"])
+    )
+    for node in snapshot["status"]["nodes"].values():
+        node.pop("synchronizationStatus", None)
+    _, updates = from_workflow(snapshot, "knargo", SETTINGS.argo_ui_url)
+    [deploy] = [u for u in updates if u.context == "knargo/deploy"]
+    assert deploy.description == "waiting for concurrency group deploy-feature"
+
+
+def test_a_run_cancelled_while_a_job_waits_for_its_group_shows_the_job_cancelled() -> None:
+    manifest = workflow(event(ref="refs/heads/feature"))
+    snapshot = next(
+        s for s in run(manifest, {}, held={"deploy"}) if "Mutex" in str(s["status"]["nodes"])
+    )
+    snapshot["spec"]["shutdown"] = "Terminate"
+    snapshot["metadata"]["annotations"]["knargo.dev/cancelled"] = "superseded by bbbbbbb"
+    snapshot["status"].update(phase="Failed", message="Stopped with strategy 'Terminate'")
+    _, updates = from_workflow(snapshot, "knargo", SETTINGS.argo_ui_url)
+    [deploy] = [u for u in updates if u.context == "knargo/deploy"]
+    assert (deploy.state, deploy.description) == (
+        State.CANCELLED,
+        "cancelled: superseded by bbbbbbb",
+    )
