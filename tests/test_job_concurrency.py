@@ -3,7 +3,10 @@ the pending status of a job waiting for it, and the local executor honouring it.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,13 +14,18 @@ import pytest
 from argo_schemas import problems
 from argo_sim import run
 from knargo.config.settings import Settings
-from knargo.contract.events import GitEvent
+from knargo.contract.events import Envelope, GitEvent
 from knargo.forges import STATUSES
 from knargo.functions.report import report
 from knargo.functions.status import State, from_workflow
 from knargo.language.lint import check
+from knargo.local.cluster import LocalCluster
+from knargo.local.engine import Engine
+from knargo.local.executor import Executor, Options
+from knargo.local.secrets import Secrets
 from knargo.translation.mutexes import group_name, mutex_name
 from knargo.translation.plan import plan
+from test_local_kit import commit, make_repo, push_event, settings
 from test_report import Cluster, Forge, updated
 
 SETTINGS = Settings.embedded()
@@ -149,3 +157,71 @@ def test_a_run_cancelled_while_a_job_waits_for_its_group_shows_the_job_cancelled
         State.CANCELLED,
         "cancelled: superseded by bbbbbbb",
     )
+
+
+# --- the local executor ------------------------------------------------------------------
+
+DEPLOY = """\
+env:
+  OUT: {out}
+jobs:
+  deploy:
+    image: alpine
+    retries: {retries}
+    concurrency:
+      group: deploy-${{{{ branch }}}}
+    run: |
+      if [ -e "$OUT/busy" ]; then echo "$KNARGO_SHA" >> "$OUT/overlap"; fi
+      touch "$OUT/busy"; sleep 0.4; rm "$OUT/busy"
+      echo "$KNARGO_SHA" >> "$OUT/done"
+"""
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_the_local_executor_never_overlaps_the_jobs_of_a_group(
+    tmp_path: Path, retries: int
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"README.md": "one\n"})
+    out = tmp_path / "out"
+    out.mkdir()
+    config = check(DEPLOY.format(out=json.dumps(str(out)), retries=retries)).config
+    assert config is not None
+    workflows = []
+    for index in range(3):  # three pushes, all submitted at once
+        commit(repo, {"README.md": f"{index}\n"})
+        result = plan(config, push_event(repo), settings())
+        assert result.workflow is not None
+        workflows.append(result.workflow)
+    cluster = LocalCluster(tmp_path / "cluster")
+    published: list[Envelope] = []
+    executor = Executor(
+        cluster,
+        published.append,
+        Options(
+            runs=tmp_path / "runs",
+            clone_url=repo.as_uri(),
+            secrets=Secrets({}),
+            engine=Engine("local"),
+            base_env=dict(os.environ),
+            backoff_scale=0.0,
+        ),
+    )
+    cluster.watchers.append(executor.submit)
+    for manifest in workflows:
+        assert cluster.create_workflow(manifest)
+    executor.wait(timeout=60)
+    assert not (out / "overlap").exists()
+    assert len((out / "done").read_text().split()) == 3
+    waits = set()
+    for envelope in published:
+        for update in from_workflow(envelope.data, "knargo", "http://argo")[1]:
+            if update.context == "knargo/deploy" and update.state is State.QUEUED:
+                waits.add(update.description)
+    assert "waiting for concurrency group deploy-main" in waits
+    for manifest in workflows:
+        stored = cluster.get_workflow(
+            manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        )
+        assert stored is not None and stored["status"]["phase"] == "Succeeded"
+        nodes = stored["status"]["nodes"].values()
+        assert not any("synchronizationStatus" in node for node in nodes)
