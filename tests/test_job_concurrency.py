@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -177,23 +178,21 @@ jobs:
 """
 
 
-@pytest.mark.parametrize("retries", [0, 1])
-def test_the_local_executor_never_overlaps_the_jobs_of_a_group(
-    tmp_path: Path, retries: int
-) -> None:
+def run_pushes(
+    tmp_path: Path, text: str, count: int, published: list[Envelope]
+) -> tuple[LocalCluster, Executor, list[str]]:
+    """`count` pushes of a new repository, their Workflows all submitted at once to one
+    local executor; the cluster, the executor and the Workflows' names."""
     repo = make_repo(tmp_path / "repo", {"README.md": "one\n"})
-    out = tmp_path / "out"
-    out.mkdir()
-    config = check(DEPLOY.format(out=json.dumps(str(out)), retries=retries)).config
+    config = check(text).config
     assert config is not None
     workflows = []
-    for index in range(3):  # three pushes, all submitted at once
+    for index in range(count):
         commit(repo, {"README.md": f"{index}\n"})
         result = plan(config, push_event(repo), settings())
         assert result.workflow is not None
         workflows.append(result.workflow)
     cluster = LocalCluster(tmp_path / "cluster")
-    published: list[Envelope] = []
     executor = Executor(
         cluster,
         published.append,
@@ -209,6 +208,18 @@ def test_the_local_executor_never_overlaps_the_jobs_of_a_group(
     cluster.watchers.append(executor.submit)
     for manifest in workflows:
         assert cluster.create_workflow(manifest)
+    return cluster, executor, [w["metadata"]["name"] for w in workflows]
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_the_local_executor_never_overlaps_the_jobs_of_a_group(
+    tmp_path: Path, retries: int
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    published: list[Envelope] = []
+    text = DEPLOY.format(out=json.dumps(str(out)), retries=retries)
+    cluster, executor, names = run_pushes(tmp_path, text, 3, published)
     executor.wait(timeout=60)
     assert not (out / "overlap").exists()
     assert len((out / "done").read_text().split()) == 3
@@ -218,10 +229,38 @@ def test_the_local_executor_never_overlaps_the_jobs_of_a_group(
             if update.context == "knargo/deploy" and update.state is State.QUEUED:
                 waits.add(update.description)
     assert "waiting for concurrency group deploy-main" in waits
-    for manifest in workflows:
-        stored = cluster.get_workflow(
-            manifest["metadata"]["namespace"], manifest["metadata"]["name"]
-        )
+    for name in names:
+        stored = cluster.get_workflow("ci", name)
         assert stored is not None and stored["status"]["phase"] == "Succeeded"
         nodes = stored["status"]["nodes"].values()
         assert not any("synchronizationStatus" in node for node in nodes)
+
+
+def test_a_run_terminated_while_its_job_waits_for_the_group_ends(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    text = DEPLOY.format(out=json.dumps(str(out)), retries=0).replace(
+        "sleep 0.4",
+        'i=0; while [ ! -f "$OUT/release" ] && [ $i -lt 200 ]; do i=$((i+1)); sleep 0.05; done',
+    )
+    cluster, executor, names = run_pushes(tmp_path, text, 2, [])
+
+    def waiting() -> str | None:
+        for name in names:
+            stored = cluster.get_workflow("ci", name) or {}
+            if "synchronizationStatus" in json.dumps(stored.get("status") or {}):
+                return name
+        return None
+
+    for _ in range(200):
+        if waiting():
+            break
+        time.sleep(0.05)
+    waiter = waiting()
+    assert waiter is not None
+    assert cluster.patch_workflow("ci", waiter, {"spec": {"shutdown": "Terminate"}})
+    (out / "release").touch()
+    executor.wait(timeout=30)
+    stored = cluster.get_workflow("ci", waiter)
+    assert stored is not None and stored["status"]["phase"] == "Failed"
+    assert len((out / "done").read_text().split()) == 1  # the terminated run's job never ran

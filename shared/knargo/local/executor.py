@@ -204,6 +204,9 @@ class _Run:
         tasks already running finish (Argo's Terminate would kill them)."""
         return self.name in self.executor.shut_down
 
+    def _stopped(self) -> bool:
+        return self._shut_down() or self.executor.processes.stopped.is_set()
+
     def _ready(self, pending: list[str]) -> list[str]:
         """Omit the tasks whose finished dependencies did not pass (Argo evaluates a task's
         dependencies once all of them are fulfilled); the tasks that can start now."""
@@ -274,11 +277,16 @@ class _Run:
             status.nodes[node]["synchronizationStatus"] = {"waiting": key}
 
         self.change(waiting)
-        while not lock.acquire(timeout=0.2):
-            if self._shut_down() or self.executor.processes.stopped.is_set():
+        while True:
+            taken = lock.acquire(timeout=0.2)
+            if self._stopped():  # told to stop while waiting: the job never starts
+                if taken:
+                    lock.release()
                 why = "Stopped with strategy 'Terminate'" if self._shut_down() else "stopped"
                 self.change(partial(WorkflowStatus.set, identity=node, phase="Failed", message=why))
                 return False
+            if taken:
+                break
 
         def acquired(status: WorkflowStatus) -> None:
             status.nodes[node].pop("message", None)
