@@ -264,3 +264,19 @@ def test_a_run_terminated_while_its_job_waits_for_the_group_ends(tmp_path: Path)
     stored = cluster.get_workflow("ci", waiter)
     assert stored is not None and stored["status"]["phase"] == "Failed"
     assert len((out / "done").read_text().split()) == 1  # the terminated run's job never ran
+
+
+def test_the_combinations_of_a_matrix_job_in_a_group_run_one_after_another(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    text = DEPLOY.format(out=json.dumps(str(out)), retries=0).replace(
+        "    retries: 0\n", "    matrix: {region: [eu, us, ap]}\n"
+    )
+    cluster, executor, [name] = run_pushes(tmp_path, text, 1, [])
+    executor.wait(timeout=60)
+    stored = cluster.get_workflow("ci", name)
+    assert stored is not None and stored["status"]["phase"] == "Succeeded"
+    assert not (out / "overlap").exists()
+    assert len((out / "done").read_text().split()) == 3
