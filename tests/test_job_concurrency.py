@@ -26,7 +26,7 @@ from knargo.local.executor import Executor, Options
 from knargo.local.secrets import Secrets
 from knargo.translation.mutexes import group_name, mutex_name
 from knargo.translation.plan import plan
-from test_local_kit import commit, make_repo, push_event, settings
+from test_local_kit import commit, final_statuses, make_repo, push_event, settings, start_chain
 from test_report import Cluster, Forge, updated
 
 SETTINGS = Settings.embedded()
@@ -280,3 +280,41 @@ def test_the_combinations_of_a_matrix_job_in_a_group_run_one_after_another(
     assert stored is not None and stored["status"]["phase"] == "Succeeded"
     assert not (out / "overlap").exists()
     assert len((out / "done").read_text().split()) == 3
+
+
+def test_knargo_dev_posts_the_wait_and_runs_the_groups_jobs_one_at_a_time(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    text = DEPLOY.format(out=json.dumps(str(out)), retries=0).replace(
+        "sleep 0.4",
+        'i=0; while [ ! -f "$OUT/release" ] && [ $i -lt 400 ]; do i=$((i+1)); sleep 0.05; done',
+    )
+    repo = make_repo(tmp_path / "repo", {"ci.yaml": text})
+    chain = start_chain(repo)
+    try:
+        first = push_event(repo)
+        commit(repo, {"README.md": "two\n"})
+        second = push_event(repo)
+        chain.publish(first)
+        chain.publish(second)
+        group = (State.QUEUED.value, "waiting for concurrency group deploy-main")
+        waiting: list[GitEvent] = []
+        for _ in range(400):
+            waiting = [
+                e
+                for e in (first, second)
+                if final_statuses(chain, e.sha).get("knargo/deploy") == group
+            ]
+            if waiting:
+                break
+            time.sleep(0.05)
+        assert len(waiting) == 1
+        (out / "release").touch()
+        assert chain.settle(60)
+        for pushed in (first, second):
+            assert final_statuses(chain, pushed.sha)["knargo/deploy"][0] == "success"
+        assert not (out / "overlap").exists()
+    finally:
+        chain.stop()
