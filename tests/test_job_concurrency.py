@@ -178,6 +178,18 @@ jobs:
 """
 
 
+HOLD = 'i=0; while [ ! -f "$OUT/release" ] && [ $i -lt 400 ]; do i=$((i+1)); sleep 0.05; done'
+"""In place of the deploy's sleep: hold the group until the test creates `$OUT/release`."""
+
+
+def deploy_ci(tmp_path: Path, retries: int = 0, hold: bool = False) -> tuple[Path, str]:
+    """A folder for the jobs' evidence, and DEPLOY writing there."""
+    out = tmp_path / "out"
+    out.mkdir()
+    text = DEPLOY.format(out=json.dumps(str(out)), retries=retries)
+    return out, text.replace("sleep 0.4", HOLD) if hold else text
+
+
 def run_pushes(
     tmp_path: Path, text: str, count: int, published: list[Envelope]
 ) -> tuple[LocalCluster, Executor, list[str]]:
@@ -215,10 +227,8 @@ def run_pushes(
 def test_the_local_executor_never_overlaps_the_jobs_of_a_group(
     tmp_path: Path, retries: int
 ) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
+    out, text = deploy_ci(tmp_path, retries)
     published: list[Envelope] = []
-    text = DEPLOY.format(out=json.dumps(str(out)), retries=retries)
     cluster, executor, names = run_pushes(tmp_path, text, 3, published)
     executor.wait(timeout=60)
     assert not (out / "overlap").exists()
@@ -237,12 +247,7 @@ def test_the_local_executor_never_overlaps_the_jobs_of_a_group(
 
 
 def test_a_run_terminated_while_its_job_waits_for_the_group_ends(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    text = DEPLOY.format(out=json.dumps(str(out)), retries=0).replace(
-        "sleep 0.4",
-        'i=0; while [ ! -f "$OUT/release" ] && [ $i -lt 200 ]; do i=$((i+1)); sleep 0.05; done',
-    )
+    out, text = deploy_ci(tmp_path, hold=True)
     cluster, executor, names = run_pushes(tmp_path, text, 2, [])
 
     def waiting() -> str | None:
@@ -269,11 +274,8 @@ def test_a_run_terminated_while_its_job_waits_for_the_group_ends(tmp_path: Path)
 def test_the_combinations_of_a_matrix_job_in_a_group_run_one_after_another(
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    text = DEPLOY.format(out=json.dumps(str(out)), retries=0).replace(
-        "    retries: 0\n", "    matrix: {region: [eu, us, ap]}\n"
-    )
+    out, text = deploy_ci(tmp_path)
+    text = text.replace("    retries: 0\n", "    matrix: {region: [eu, us, ap]}\n")
     cluster, executor, [name] = run_pushes(tmp_path, text, 1, [])
     executor.wait(timeout=60)
     stored = cluster.get_workflow("ci", name)
@@ -285,12 +287,7 @@ def test_the_combinations_of_a_matrix_job_in_a_group_run_one_after_another(
 def test_knargo_dev_posts_the_wait_and_runs_the_groups_jobs_one_at_a_time(
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    text = DEPLOY.format(out=json.dumps(str(out)), retries=0).replace(
-        "sleep 0.4",
-        'i=0; while [ ! -f "$OUT/release" ] && [ $i -lt 400 ]; do i=$((i+1)); sleep 0.05; done',
-    )
+    out, text = deploy_ci(tmp_path, hold=True)
     repo = make_repo(tmp_path / "repo", {"ci.yaml": text})
     chain = start_chain(repo)
     try:
