@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from knargo.config.settings import Settings
 from knargo.contract.events import Envelope, GitEvent
 from knargo.forges import STATUSES
 from knargo.functions.report import report
-from knargo.functions.status import State, from_workflow
+from knargo.functions.status import Current, State, Update, due, from_workflow
 from knargo.language.lint import check
 from knargo.local.cluster import LocalCluster
 from knargo.local.engine import Engine
@@ -27,6 +26,7 @@ from knargo.local.secrets import Secrets
 from knargo.translation.mutexes import group_name, mutex_name
 from knargo.translation.plan import plan
 from test_local_kit import commit, final_statuses, make_repo, push_event, settings, start_chain
+from test_local_runcontrol import wait_for
 from test_report import Cluster, Forge, updated
 
 SETTINGS = Settings.embedded()
@@ -178,7 +178,7 @@ jobs:
 """
 
 
-HOLD = 'i=0; while [ ! -f "$OUT/release" ] && [ $i -lt 400 ]; do i=$((i+1)); sleep 0.05; done'
+HOLD = 'i=0; while [ ! -f "$OUT/release" ] && [ $i -lt 2400 ]; do i=$((i+1)); sleep 0.05; done'
 """In place of the deploy's sleep: hold the group until the test creates `$OUT/release`."""
 
 
@@ -257,10 +257,7 @@ def test_a_run_terminated_while_its_job_waits_for_the_group_ends(tmp_path: Path)
                 return name
         return None
 
-    for _ in range(200):
-        if waiting():
-            break
-        time.sleep(0.05)
+    wait_for(waiting, timeout=90)
     waiter = waiting()
     assert waiter is not None
     assert cluster.patch_workflow("ci", waiter, {"spec": {"shutdown": "Terminate"}})
@@ -297,17 +294,16 @@ def test_knargo_dev_posts_the_wait_and_runs_the_groups_jobs_one_at_a_time(
         chain.publish(first)
         chain.publish(second)
         group = (State.QUEUED.value, "waiting for concurrency group deploy-main")
-        waiting: list[GitEvent] = []
-        for _ in range(400):
-            waiting = [
+
+        def waiting() -> list[GitEvent]:
+            return [
                 e
                 for e in (first, second)
                 if final_statuses(chain, e.sha).get("knargo/deploy") == group
             ]
-            if waiting:
-                break
-            time.sleep(0.05)
-        assert len(waiting) == 1
+
+        wait_for(waiting, timeout=90)
+        assert len(waiting()) == 1
         (out / "release").touch()
         assert chain.settle(60)
         for pushed in (first, second):
@@ -315,3 +311,18 @@ def test_knargo_dev_posts_the_wait_and_runs_the_groups_jobs_one_at_a_time(
         assert not (out / "overlap").exists()
     finally:
         chain.stop()
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab", "gitea"])
+@pytest.mark.parametrize(
+    "waiting", ["waiting for concurrency group deploy-main", "waiting for approval (production)"]
+)
+def test_a_late_queued_never_hides_what_a_job_waits_for(kind: str, waiting: str) -> None:
+    """generate's reply (every job queued) may arrive after the Workflow's first updates."""
+    api = STATUSES[kind]  # type: ignore[index]
+    url = "http://argo/workflows/ci/run-1"
+    shown = [Current("knargo/deploy", api.states[State.QUEUED], waiting, f"{url}?nodeId=n")]
+    late = [Update("knargo/deploy", State.QUEUED, "queued", url)]
+    assert due(shown, late, api.states, api.final_states, api.description_limit) == []
+    running = [Update("knargo/deploy", State.RUNNING, "running", url)]
+    assert due(shown, running, api.states, api.final_states, api.description_limit) == running
