@@ -7,13 +7,17 @@ Pending → Running → Succeeded/Failed as its dependencies allow, tasks whose 
 assesses a DAG: by the branches its last tasks end, an omitted task taking the failure of the
 branch it comes from. Node fields follow Argo's (`id`, `name`,
 `displayName`, `type`, `templateName`, `phase`, `message`, `startedAt`, `finishedAt`).
+A task in `held` whose template takes a mutex (`synchronization.mutexes`) finds it held by
+another Workflow: its node stays Pending with what Argo's controller writes then (message
+`Waiting for <namespace>/Mutex/<name> lock. Lock status: 0/1`, `synchronizationStatus.waiting`)
+until the lock is released, then runs.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +31,10 @@ def _time(step: int) -> str:
 
 
 def run(
-    manifest: Mapping[str, Any], outcomes: Mapping[str, str], uid: str = "uid-1"
+    manifest: Mapping[str, Any],
+    outcomes: Mapping[str, str],
+    uid: str = "uid-1",
+    held: Collection[str] = (),
 ) -> Iterator[dict[str, Any]]:
     """Snapshots of the Workflow; `outcomes` maps task names to "Succeeded" or "Failed"."""
     workflow = copy.deepcopy(dict(manifest))
@@ -36,6 +43,8 @@ def run(
     dag = workflow["spec"]["templates"][0]["dag"]["tasks"]
     needs = {t["name"]: _waits_for(t) for t in dag}
     by_name = {t["name"]: t for t in dag}
+    templates = {t["name"]: t for t in workflow["spec"]["templates"]}
+    namespace = workflow["metadata"].get("namespace", "argo")
     tolerated = {t["name"] for t in dag if t.get("continueOn")}
     nodes: dict[str, dict[str, Any]] = {}
     status: dict[str, Any] = {"phase": "Running", "startedAt": _time(0), "nodes": nodes}
@@ -75,6 +84,15 @@ def run(
             elif all(d in done for d in deps):
                 node = _node(name, task, "Pending", step)
                 nodes[node["id"]] = node
+                mutexes = (templates[by_name[task]["template"]].get("synchronization") or {}).get(
+                    "mutexes"
+                )
+                if task in held and mutexes:
+                    lock = f"{namespace}/Mutex/{mutexes[0]['name']}"
+                    node["message"] = f"Waiting for {lock} lock. Lock status: 0/1"
+                    node["synchronizationStatus"] = {"waiting": lock}
+                    yield snapshot()
+                    del node["message"], node["synchronizationStatus"]  # acquired
                 yield snapshot()
                 node.update(phase="Running")
                 yield snapshot()

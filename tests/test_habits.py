@@ -18,7 +18,7 @@ def messages(text: str) -> list[str]:
     return [d.message for d in check(text).diagnostics]
 
 
-@pytest.mark.parametrize("key", [k for k in GITHUB_KEYS if k != "services"])  # a job's own key
+@pytest.mark.parametrize("key", [k for k in GITHUB_KEYS if k not in ("services", "concurrency")])
 def test_github_keys_in_a_job_get_a_hint(key: str) -> None:
     [message] = messages(JOB + f"    {key}: x\n")
     assert f'unknown key "{key}"' in message and "; " in message.split(")", 1)[1]
@@ -61,7 +61,15 @@ def test_expressions_outside_their_places_are_warnings(expression: str, advice: 
 def test_expressions_in_their_places_are_left_alone() -> None:
     text = JOB + "    if: ${{ event == 'push' }}\n    env:\n      PY: ${{ matrix.python }}\n"
     text += '    matrix: {python: ["3.12"]}\n'
+    text += "    concurrency:\n      group: deploy-${{ branch }}\n"
     assert check(text).diagnostics == []
+
+
+def test_concurrency_is_a_job_key_and_its_group_values_are_checked() -> None:
+    text = JOB + "    concurrency:\n      group: deploy-${{ brnch }}\n"
+    [diagnostic] = check(text).diagnostics
+    assert (diagnostic.rule, diagnostic.line, diagnostic.col) == ("concurrency", 6, 25)
+    assert 'unknown value "brnch"' in diagnostic.message and "did you mean" in diagnostic.message
 
 
 def test_a_matrix_value_in_the_script_is_reported_once_by_the_matrix_rule() -> None:

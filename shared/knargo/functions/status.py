@@ -175,6 +175,9 @@ def from_workflow(
             updates.append(Update(f"{context}/{job}", state, text, url))
             continue
         state, text = _describe(_PHASES.get(node.get("phase", ""), State.RUNNING), node, "job")
+        group = _waiting_group(workflow, task, node) if pipeline[0] is State.RUNNING else None
+        if group is not None:
+            state, text = State.QUEUED, f"{WAITING}concurrency group {group}"
         if cancelled is not None and state in (State.FAILURE, State.ERROR, State.RUNNING):
             state, text = State.CANCELLED, cancelled
         node_url = f"{url}{'&' if '?' in url else '?'}nodeId={node['id']}" if "id" in node else url
@@ -226,6 +229,8 @@ def _handled_failure(
 
 
 CANCELLED = "knargo.dev/cancelled"
+WAITING = "waiting for "
+"""How the description of a job that waits (for approval, for its concurrency group) starts."""
 APPROVAL_FOR = "knargo.dev/approval-for"
 ENVIRONMENT = "knargo.dev/environment"
 """The annotations of an approval gate's template (knargo.translation.gates)."""
@@ -247,12 +252,36 @@ def _gates(
         where = f" ({environment})" if environment else ""
         phase = node.get("phase") or "Running"
         if phase == "Running":
-            found[job] = (State.QUEUED, f"waiting for approval{where}")
+            found[job] = (State.QUEUED, f"{WAITING}approval{where}")
         elif phase in ("Failed", "Error"):
             message = node.get("message") or ""
             why = "not approved in time" if "deadline" in message.lower() else message
             found[job] = (State.FAILURE, f"{why or 'not approved'}{where}")
     return found
+
+
+CONCURRENCY = "knargo.dev/concurrency"
+"""A job template's concurrency group (knargo.translation.mutexes)."""
+
+
+def _waiting_group(
+    workflow: Mapping[str, Any], template: str, node: Mapping[str, Any]
+) -> str | None:
+    """The group a job's node waits for, while Argo keeps it Pending for its mutex: the node
+    has `synchronizationStatus.waiting`, or (older controllers) the message Argo writes then,
+    `Waiting for <namespace>/Mutex/<name> lock. Lock status: 0/1`."""
+    if node.get("phase") != "Pending":
+        return None
+    waiting = (node.get("synchronizationStatus") or {}).get("waiting")
+    message = node.get("message") or ""
+    if not waiting and not (message.startswith("Waiting for ") and "/Mutex/" in message):
+        return None
+    spec = workflow.get("spec") or {}
+    for found in spec.get("templates") or []:
+        if found.get("name") == template:
+            group = ((found.get("metadata") or {}).get("annotations") or {}).get(CONCURRENCY)
+            return group if isinstance(group, str) and group else None
+    return None
 
 
 def _cancelled(workflow: Mapping[str, Any], state: State) -> str | None:
@@ -327,12 +356,19 @@ def _run(url: str | None) -> str | None:
 
 
 def _rank(status: Current | Update, final_states: frozenset[str] = frozenset()) -> int:
-    """queued < running < final: within one run a context only moves forward."""
+    """queued < waiting (for approval, for a concurrency group) < running < final: within
+    one run a context only moves forward, so generate's reply (every job queued), which may
+    arrive after the Workflow's first updates, never hides what a job waits for."""
     if isinstance(status, Update):
-        return 2 if status.state.final else int(status.state is State.RUNNING)
-    if status.state in final_states:
+        if status.state.final:
+            return 3
+        if status.state is State.RUNNING:
+            return 2
+    elif status.state in final_states:
+        return 3
+    elif status.description == "running":
         return 2
-    return int(status.description == "running")
+    return int(status.description.startswith(WAITING))
 
 
 def _is_reply_skip(update: Update) -> bool:

@@ -33,6 +33,7 @@ __all__ = [
     "Cache",
     "CiConfig",
     "Job",
+    "JobConcurrency",
     "Matrix",
     "PullRequestTrigger",
     "PushTrigger",
@@ -577,6 +578,64 @@ def _matrix(value: Any) -> Any:
     return value
 
 
+# --- concurrency: which runs supersede each other ------------------------------------------
+
+CONCURRENCY_VALUES = ("base_branch", "branch", "event", "pull_request", "ref", "tag")
+"""The values a concurrency group may name as `${{ value }}` (knargo.language.concurrency)."""
+_GROUP_VALUE = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
+
+
+def _group(value: str) -> str:
+    if not value.strip():
+        raise user_error("concurrency", "a concurrency group cannot be empty")
+    for found in _GROUP_VALUE.finditer(value):
+        name = found[1]
+        if name not in CONCURRENCY_VALUES:
+            raise user_error(
+                "concurrency",
+                f'unknown value "{name}" in a concurrency group{suggest(name, CONCURRENCY_VALUES)}'
+                f" (expected one of: {quote_list(CONCURRENCY_VALUES)})",
+                found.start(1),
+            )
+    return value
+
+
+class Concurrency(_Model):
+    """Runs of one group supersede each other (by the forge's commit order)."""
+
+    group: Annotated[str, AfterValidator(_group)]
+    """The group's name; `${{ ref }}`, `${{ branch }}`, `${{ tag }}`, `${{ pull_request }}`
+    (the number, empty for pushes), `${{ base_branch }}` and `${{ event }}` (push, tag or
+    pull_request) are replaced by the event's values."""
+    cancel_in_progress: bool = Field(default=False, alias="cancel-in-progress")
+    """Whether a newer run terminates the runs of its group still in progress; without it,
+    they run side by side."""
+
+
+def _one_at_a_time(value: bool) -> bool:
+    if value:
+        raise user_error(
+            "concurrency",
+            "cancel-in-progress: true is not supported on a job: Argo can stop only a whole "
+            "run, never one job of another run; to cancel older runs put concurrency: with "
+            "cancel-in-progress: true at the top level of ci.yaml, or leave it false here "
+            "so that the job waits for the group's job of the older run",
+        )
+    return value
+
+
+class JobConcurrency(_Model):
+    """Jobs of one group, across all runs of the repository, run one at a time."""
+
+    group: Annotated[str, AfterValidator(_group)]
+    """The group's name, with the same `${{ value }}`s as the top-level `concurrency.group`."""
+    cancel_in_progress: Annotated[bool, AfterValidator(_one_at_a_time)] = Field(
+        default=False, alias="cancel-in-progress"
+    )
+    """Only `false`: a job of the group waits until the group's running job has finished
+    (a newer run cannot stop one job of an older run)."""
+
+
 class Job(_Model):
     """One job: a script run in a container, in a checkout of the commit."""
 
@@ -651,6 +710,9 @@ class Job(_Model):
     environment: str | None = None
     """A deployment environment, e.g. `production`: the job waits for approval as with
     `approval: true`, and its status names the environment."""
+    concurrency: JobConcurrency | None = None
+    """Run one at a time with the jobs of the same group in every run of the repository,
+    e.g. `{group: deploy-${{ branch }}}`: a newer run's job waits for the older one's."""
 
     @property
     def gated(self) -> bool:
@@ -734,39 +796,6 @@ def _jobs(value: dict[str, Job]) -> dict[str, Job]:
 
 
 _ENVIRONMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
-
-# --- concurrency: which runs supersede each other ------------------------------------------
-
-CONCURRENCY_VALUES = ("base_branch", "branch", "event", "pull_request", "ref", "tag")
-"""The values a concurrency group may name as `${{ value }}` (knargo.language.concurrency)."""
-_GROUP_VALUE = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
-
-
-def _group(value: str) -> str:
-    if not value.strip():
-        raise user_error("concurrency", "a concurrency group cannot be empty")
-    for found in _GROUP_VALUE.finditer(value):
-        name = found[1]
-        if name not in CONCURRENCY_VALUES:
-            raise user_error(
-                "concurrency",
-                f'unknown value "{name}" in a concurrency group{suggest(name, CONCURRENCY_VALUES)}'
-                f" (expected one of: {quote_list(CONCURRENCY_VALUES)})",
-                found.start(1),
-            )
-    return value
-
-
-class Concurrency(_Model):
-    """Runs of one group supersede each other (by the forge's commit order)."""
-
-    group: Annotated[str, AfterValidator(_group)]
-    """The group's name; `${{ ref }}`, `${{ branch }}`, `${{ tag }}`, `${{ pull_request }}`
-    (the number, empty for pushes), `${{ base_branch }}` and `${{ event }}` (push, tag or
-    pull_request) are replaced by the event's values."""
-    cancel_in_progress: bool = Field(default=False, alias="cancel-in-progress")
-    """Whether a newer run terminates the runs of its group still in progress; without it,
-    they run side by side."""
 
 
 class CiConfig(_Model):

@@ -21,7 +21,6 @@ _JOB = {
     "with": _NOT_SUPPORTED + ': knargo runs no actions; use "env:"',
     "strategy": 'use "matrix:" on the job, e.g. matrix: {python: ["3.12", "3.13"]}',
     "permissions": _NOT_SUPPORTED + ': a job gets only the secrets it lists in "secrets:"',
-    "concurrency": _NOT_SUPPORTED + ': put "concurrency:" at the top level of ci.yaml',
     "timeout-minutes": 'use "timeout:", e.g. "timeout: 30m"',
     "environment": _NOT_SUPPORTED + ': list the secrets the job uses in "secrets:"',
     "outputs": _NOT_SUPPORTED + ": jobs share no outputs",

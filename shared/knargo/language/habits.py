@@ -1,8 +1,8 @@
 """GitHub Actions habits in a valid ci.yaml: `${{ … }}` where knargo does not evaluate it.
 
-knargo reads `${{ … }}` in three places only: around a whole `if:` condition, in the top-level
-`concurrency.group`, and `${{ matrix.<axis> }}` in a job's `image`, `runner`, `env` values and
-`name`. Anywhere else the
+knargo reads `${{ … }}` in three places only: around a whole `if:` condition, in the concurrency
+groups (`concurrency.group`, at the top level and in a job), and `${{ matrix.<axis> }}` in a
+job's `image`, `runner`, `env` values and `name`. Anywhere else the
 text reaches the job as written, so `${{ secrets.TOKEN }}` would be the literal text, never the
 secret. Each such expression is a warning that says what to write instead.
 """
@@ -81,9 +81,7 @@ def _strings(data: Any, path: Path) -> Iterator[tuple[Path, str]]:
 
 
 def _evaluated(path: Path) -> bool:
-    """A job's `if:` (a wrapping `${{ }}` included) and the concurrency group, which knargo
-    evaluates; the concurrency rule checks the group's values."""
-    return (len(path) == 3 and path[0] == "jobs" and path[2] == "if") or path == (
-        "concurrency",
-        "group",
-    )
+    """A job's `if:` (a wrapping `${{ }}` included) and the concurrency groups (top level and
+    a job's), which knargo evaluates; the concurrency rule checks the groups' values."""
+    job_key = path[2:] if len(path) >= 3 and path[0] == "jobs" else None
+    return job_key in (("if",), ("concurrency", "group")) or path == ("concurrency", "group")

@@ -6,7 +6,11 @@ or, with `depends`, when its expression holds once the tasks it names finished; 
 is Omitted (`knargo.local.dag`, which also gives the Workflow's phase as Argo assesses it);
 independent tasks run in parallel (bounded). A template with `retryStrategy` gets a `Retry`
 node and one `Pod` node per attempt, retried by its policy after its backoff (scaled down).
-After every change the Workflow's status is stored in the local cluster and
+A template with a mutex (`synchronization.mutexes`, a job's `concurrency:`) takes it before
+it starts, across every Workflow the executor runs (mutexes are per namespace, as Argo's);
+while another task holds it, its node is Pending with the message and
+`synchronizationStatus` Argo writes then. After every change the Workflow's status is stored
+in the local cluster and
 `dev.knargo.workflow.updated` (data: the Workflow) is published, as Argo Events' Sensor does.
 Logs and workspaces go to `<runs>/<workflow>/<task>/`.
 """
@@ -75,6 +79,7 @@ class Executor:
         self._resumed: set[tuple[str, str]] = set()
         self.shut_down: set[str] = set()
         """Workflows patched with `spec.shutdown` (a superseded run, `/cancel`)."""
+        self._mutexes: dict[str, threading.Lock] = {}
         cluster.patch_watchers.append(self._patched)
 
     def _patched(self, workflow: dict[str, Any]) -> None:
@@ -95,6 +100,11 @@ class Executor:
                     return False
                 self._resume.wait(0.2)
             return True
+
+    def mutex(self, key: str) -> threading.Lock:
+        """The mutex `<namespace>/Mutex/<name>`, shared by every run."""
+        with self._lock:
+            return self._mutexes.setdefault(key, threading.Lock())
 
     def submit(self, workflow: dict[str, Any]) -> None:
         run = _Run(self, workflow)
@@ -194,6 +204,9 @@ class _Run:
         tasks already running finish (Argo's Terminate would kill them)."""
         return self.name in self.executor.shut_down
 
+    def _stopped(self) -> bool:
+        return self._shut_down() or self.executor.processes.stopped.is_set()
+
     def _ready(self, pending: list[str]) -> list[str]:
         """Omit the tasks whose finished dependencies did not pass (Argo evaluates a task's
         dependencies once all of them are fulfilled); the tasks that can start now."""
@@ -227,13 +240,72 @@ class _Run:
         template = self.templates[self.tasks[task]["template"]]
         if "suspend" in template:
             return self._gate(task, template)
+        mutexes = (template.get("synchronization") or {}).get("mutexes") or []
+        keys = sorted({f"{self.namespace}/Mutex/{m['name']}" for m in mutexes})
+        held: list[threading.Lock] = []
+        try:
+            for key in keys:  # in one order, so two tasks never wait for each other
+                lock = self.executor.mutex(key)
+                if not self._take(task, template, key, lock):
+                    return "Failed"
+                held.append(lock)
+            return self._work(task, template)
+        finally:
+            for lock in reversed(held):
+                lock.release()
+
+    def _take(self, task: str, template: Mapping[str, Any], key: str, lock: threading.Lock) -> bool:
+        """Take the mutex `key`; while another task holds it, the task's node is Pending and
+        says so as Argo's does. False when the run stops meanwhile."""
+        if lock.acquire(blocking=False):
+            return True
+        node = self.node_of.get(task)
+        if node is None:
+            kind = "Retry" if template.get("retryStrategy") else "Pod"
+            node = self.node_of[task] = self.change(
+                partial(
+                    WorkflowStatus.add,
+                    task=task,
+                    kind=kind,
+                    phase="Pending",
+                    parents=self._parents(task),
+                )
+            )
+
+        def waiting(status: WorkflowStatus) -> None:
+            status.nodes[node]["message"] = f"Waiting for {key} lock. Lock status: 0/1"
+            status.nodes[node]["synchronizationStatus"] = {"waiting": key}
+
+        self.change(waiting)
+        while True:
+            taken = lock.acquire(timeout=0.2)
+            if self._stopped():  # told to stop while waiting: the job never starts
+                if taken:
+                    lock.release()
+                why = "Stopped with strategy 'Terminate'" if self._shut_down() else "stopped"
+                self.change(partial(WorkflowStatus.set, identity=node, phase="Failed", message=why))
+                return False
+            if taken:
+                break
+
+        def acquired(status: WorkflowStatus) -> None:
+            status.nodes[node].pop("message", None)
+            status.nodes[node].pop("synchronizationStatus", None)
+
+        self.change(acquired)
+        return True
+
+    def _work(self, task: str, template: Mapping[str, Any]) -> str:
         pod = prepare(template, self.scope, self.options.secrets, self.options.base_env)
         retry = template.get("retryStrategy") or {}
         parents = self._parents(task)
+        waited = self.node_of.get(task)  # the node that waited for a mutex
         if not retry:
-            node = self.node_of[task] = self._add(task, "Pod", parents)
+            node = self.node_of[task] = waited or self._add(task, "Pod", parents)
             return self._attempt(task, pod, node, 0)
-        group = self.node_of[task] = self._add(task, "Retry", parents)
+        if waited is not None:
+            self.change(lambda s: s.set(waited, "Running"))
+        group = self.node_of[task] = waited or self._add(task, "Retry", parents)
         last = attempts(retry) - 1
         for attempt in range(last + 1):
             node = self._add(task, "Pod", [group], attempt)

@@ -11,22 +11,20 @@ selected by the labels every pull request's run already has, so its manifests do
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 
 from knargo.contract.events import EventKind, GitEvent
 from knargo.formats import naming
 from knargo.language.dialect import CiConfig
 from knargo.translation import manifests
+from knargo.translation.mutexes import GROUP, group_name
 from knargo.translation.plan import MANAGED_BY
 from knargo.translation.templates import LABEL
 
 __all__ = ["CANCELLED", "GROUP", "RunGroup", "labelled", "pull_request_selector", "run_group"]
 
-GROUP = LABEL + "concurrency"
 CANCELLED = LABEL + "cancelled"
 """The annotation that says why a run was terminated (report's description)."""
-_VALUE = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def run_group(config: CiConfig, event: GitEvent) -> RunGroup | None:
             return None
         selector = pull_request_selector(event.forge_name, event.repository, event.pr_number)
         return RunGroup(f"pull_request-{event.pr_number}", True, selector)
-    name = _VALUE.sub(lambda found: _values(event)[found[1]], config.concurrency.group)
+    name = group_name(config.concurrency.group, event)
     label = naming.digest(event.forge_name, event.repository, name, length=16)
     return RunGroup(
         name,
@@ -83,17 +81,6 @@ def labelled(workflow: manifests.Workflow, group: RunGroup) -> manifests.Workflo
         GROUP: naming.annotations_safe({GROUP: group.name})[GROUP],
     }
     return marked
-
-
-def _values(event: GitEvent) -> dict[str, str]:
-    return {
-        "ref": event.ref,
-        "branch": event.branch,
-        "tag": event.tag,
-        "pull_request": str(event.pr_number) if event.pr_number is not None else "",
-        "base_branch": event.base_branch,
-        "event": event.kind.value,
-    }
 
 
 def _selector(labels: dict[str, str]) -> str:

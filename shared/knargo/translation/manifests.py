@@ -32,6 +32,7 @@ __all__ = [
     "EnvVarSource",
     "ExecutorConfig",
     "Metadata",
+    "Mutex",
     "ObjectMeta",
     "PodGC",
     "Resources",
@@ -40,6 +41,7 @@ __all__ = [
     "SeccompProfile",
     "SecretKeySelector",
     "SecurityContext",
+    "Synchronization",
     "TTLStrategy",
     "Template",
     "TemplateDefaults",
@@ -193,6 +195,15 @@ class DAGTemplate(TypedDict):
     tasks: list[DAGTask]
 
 
+class Mutex(TypedDict):
+    name: str
+
+
+class Synchronization(TypedDict):
+    mutexes: list[Mutex]
+    """`mutexes`, not the singular `mutex`: Argo 4 knows only the list (3.6 added it)."""
+
+
 class Template(TypedDict):
     name: str
     metadata: NotRequired[Metadata]
@@ -208,6 +219,8 @@ class Template(TypedDict):
     sidecars: NotRequired[list[Sidecar]]
     suspend: NotRequired[dict[str, str]]
     """An approval gate: the node waits until resumed (knargo.translation.gates)."""
+    synchronization: NotRequired[Synchronization]
+    """A job's concurrency group (knargo.translation.mutexes)."""
 
 
 class PodGC(TypedDict):

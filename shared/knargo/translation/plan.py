@@ -26,6 +26,7 @@ from knargo.language.dialect import CiConfig, Schedule
 from knargo.translation import manifests
 from knargo.translation.filters import decide
 from knargo.translation.gates import add_gates
+from knargo.translation.mutexes import add_mutexes
 from knargo.translation.selection import IF, PATHS, Selection, select
 from knargo.translation.templates import LABEL, SpecBuilder
 
@@ -150,6 +151,7 @@ def plan(
         "spec": builder.spec(jobs, kind, selection.depends),
     }
     add_gates(workflow["spec"], jobs, builder.names)
+    add_mutexes(workflow["spec"], config.jobs, event)
     too_large = _too_large([workflow, *crons])
     if too_large:
         return Plan(rejected=too_large, notes=notes)
