@@ -13,6 +13,10 @@ GitHub, GitLab and Gitea allow), falling back to fetching the event's ref
 (`refs/pull/<n>/head` for pull requests, which also carries commits from forks) when a server
 refuses to fetch a commit by id. See docs/architecture.md for why this is not Argo's git
 artifact.
+
+Masking: the command of a job that reads secrets runs the script through an `awk` filter
+that masks their values in what it writes (`main_command`), so the pod log never has them;
+that command needs `awk` in the job's image besides `sh` (busybox has it).
 """
 
 from __future__ import annotations
