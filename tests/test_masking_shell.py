@@ -11,6 +11,7 @@ puts them there from the Secrets.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Mapping
@@ -36,7 +37,11 @@ def _job(run: str, extra: str = "", shell: str = "") -> str:
 
 
 def _popen(
-    container: Mapping[str, Any], pod: Path, secrets: Mapping[str, str], path: str = ""
+    container: Mapping[str, Any],
+    pod: Path,
+    secrets: Mapping[str, str],
+    path: str = "",
+    new_group: bool = False,
 ) -> subprocess.Popen[str]:
     home, workspace = pod / "knargo", pod / "workspace"
     home.mkdir(parents=True, exist_ok=True)
@@ -52,6 +57,7 @@ def _popen(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        process_group=0 if new_group else None,  # as Argo's executor starts it
     )
 
 
@@ -204,3 +210,25 @@ def test_a_local_run_masks_each_line_of_a_multi_line_value(tmp_path: Path) -> No
     assert "AQEFAASCBKcwggSjAgEAAoIB" not in log and TOKEN not in log
     assert "***\n" in log and "token ***" in log
     assert ran.workflow["status"]["phase"] == "Failed"
+
+
+def test_a_stopped_job_keeps_what_its_script_prints_on_sigterm_and_its_status(
+    tmp_path: Path,
+) -> None:
+    """Argo's executor forwards SIGTERM (a deadline, a stopped Workflow) to the command's whole
+    process group: the script gets it as before, and the filters keep masking what it prints
+    as it stops, its status the job's."""
+    script = """\
+trap 'echo "stopping with $TOKEN"; exit 5' TERM
+echo "started $TOKEN"
+while :; do sleep 0.05; done
+"""
+    container = _container(_job("true"))
+    (tmp_path / "knargo").mkdir()
+    (tmp_path / "knargo" / "script").write_text(script)
+    process = _popen(container, tmp_path, {"TOKEN": TOKEN, "KEY": KEY}, new_group=True)
+    assert process.stdout is not None
+    assert process.stdout.readline() == "started ***\n"
+    os.killpg(process.pid, signal.SIGTERM)
+    rest, _ = process.communicate(timeout=30)
+    assert (process.returncode, rest) == (5, "stopping with ***\n")

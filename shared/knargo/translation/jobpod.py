@@ -230,11 +230,15 @@ fi
 # mawk reads its input in whole blocks unless told to read lines.
 interactive=
 case $(awk -W version 2>&1 </dev/null) in *mawk*) interactive="-W interactive" ;; esac
-knargo_mask() { LC_ALL=C awk $interactive '"""
+knargo_mask() { trap '' TERM; LC_ALL=C awk $interactive '"""
     + _MASK_AWK
     + """'; }
+# Argo's executor signals the whole process group: the script gets SIGTERM, the filters
+# ignore it to keep masking what the script writes as it stops, and the shells (a subshell
+# resets traps) wait for it.
+trap : TERM
 status=$KNARGO_HOME/exit-status
-{ { @RUN@ 3>&-; echo "$?" >"$status"; printf '"""
+{ trap : TERM; { trap : TERM; @RUN@ 3>&-; echo "$?" >"$status"; printf '"""
     + _END
     + """\\n'; printf '"""
     + _END
