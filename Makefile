@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/matrix.py
 	$(BIN)/python bench/depends.py
 	$(BIN)/python bench/checkout.py
+	$(BIN)/python bench/masking.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

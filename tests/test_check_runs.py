@@ -5,8 +5,10 @@ fake made for a JWT it verified)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from knargo.contract.events import Envelope, GitEvent
 from knargo.functions.logtail import pod_name
 from knargo.language.lint import check
 from knargo.translation.plan import plan
+from knargo.translation.templates import with_defaults
 from kubefake import running_kube
 from test_github_app import APP_ID, PRIVATE, PUBLIC
 from test_report_function import CI, Env, started, submitted, updated
@@ -229,10 +232,14 @@ def test_more_annotations_than_one_request_takes_follow_in_updates(env: Env) -> 
 
 
 def _failed_run(
-    env: Env, ci: str, log: str | None, archived: tuple[ArgoServer, bytes] | None = None
+    env: Env,
+    ci: str,
+    log: str | Callable[[dict[str, Any]], str] | None,
+    archived: tuple[ArgoServer, bytes] | None = None,
 ) -> dict[str, Any]:
-    """A run whose job `test` fails, its pod's log `log` (None: the pod is gone), its log
-    `archived` by Argo or not; the final check run of `knargo/test`."""
+    """A run whose job `test` fails, its pod's log `log` (None: the pod is gone; a function:
+    what it makes of the Workflow), its log `archived` by Argo or not; the final check run of
+    `knargo/test`."""
     event = git_event()
     config = check(ci).config
     assert config is not None
@@ -244,6 +251,8 @@ def _failed_run(
     final = snapshots[-1]
     node = next(n for n in final["status"]["nodes"].values() if n.get("displayName") == "test")
     pod = pod_name(final["metadata"]["name"], node)
+    if callable(log):
+        log = log(workflow)
     if log is not None:
         env.kube.put_pod_log("ci", pod, {"init": "", "main": log, "wait": ""})
     if archived is not None:
@@ -273,12 +282,42 @@ def test_a_failed_jobs_check_run_shows_the_tail_of_its_pod_log(env: Env) -> None
     assert "text" not in build["output"]  # only failed jobs read their log
 
 
-def test_a_job_that_reads_secrets_shows_no_log(env: Env) -> None:
+def test_a_failed_job_that_read_a_secret_shows_its_log_masked_by_its_command(
+    env: Env, tmp_path: Path
+) -> None:
+    """The pod log is what the job's own command wrote: it runs here under `sh` with the
+    secret in its environment, as Kubernetes gives it."""
+    value = "npm_Q3fT9xLkP0a"
+    script = """\
+echo "npm token: $NPM_TOKEN"
+printf 'publishing with %s' "$(printf '%s' "$NPM_TOKEN" | cut -c1-6)"
+printf '%s\\n' "$(printf '%s' "$NPM_TOKEN" | cut -c7-)"
+echo "npm ERR! 401 for $NPM_TOKEN" >&2
+exit 1
+"""
+
+    def pod_log(workflow: dict[str, Any]) -> str:
+        spec = workflow["spec"]
+        template = next(t for t in spec["templates"] if t["name"] == "test")
+        container = with_defaults(spec["templateDefaults"], template)["container"]
+        home, workspace = tmp_path / "knargo", tmp_path / "workspace"
+        home.mkdir()
+        workspace.mkdir()
+        (home / "script").write_text(script)
+        values = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+        values |= {"PATH": os.environ["PATH"], "KNARGO_HOME": str(home), "NPM_TOKEN": value}
+        ran = subprocess.run(
+            container["command"], env=values, cwd=workspace, capture_output=True, timeout=30
+        )
+        assert ran.returncode == 1
+        return (ran.stdout + ran.stderr).decode()
+
     ci = CI.replace("run: make test,", "run: make test, secrets: [NPM_TOKEN],")
-    test = _failed_run(env, ci, "NPM_TOKEN=abc\n")
-    assert "abc" not in test["output"]["text"]
-    assert "reads secrets" in test["output"]["text"]
-    assert not [r for r in env.kube.requests if r.path.endswith("/log")]
+    test = _failed_run(env, ci, pod_log)
+    text = test["output"]["text"]
+    assert value not in text and value[:6] not in text
+    assert "npm token: ***\npublishing with ***\nnpm ERR! 401 for ***\n```" in text
+    assert [r for r in env.kube.requests if r.path.endswith("/log")]
 
 
 def test_a_gone_pod_leaves_a_note_instead_of_its_log(env: Env) -> None:

@@ -15,8 +15,11 @@ anything is cut, so a cut never leaves part of a value behind:
 
 What it cannot mask is any value the job's script transformed: encoded (base64, URL
 encoding), reversed, split by the program into pieces that are not lines of the value, or
-printed with characters between its parts. Values shorter than `MIN_LENGTH` characters are
-masked too, at the price of a log with many `***`.
+printed with characters between its parts. Values of any length are masked here.
+
+In the cluster report knows no value (it may not read Secrets): the job's own command masks
+them as they are written (`knargo.translation.jobpod.main_command`), and this is a second
+layer where values are known.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["MASK", "MAX_BYTES", "MAX_LINES", "masked_tail", "pod_name", "secret_refs"]
+__all__ = ["MASK", "MAX_BYTES", "MAX_LINES", "masked_tail", "pod_name"]
 
 MASK = "***"
 MAX_LINES = 200
@@ -109,18 +112,3 @@ def pod_name(workflow: str, node: Mapping[str, Any]) -> str:
     for byte in name.encode():
         digest = ((digest ^ byte) * 16777619) & 0xFFFFFFFF
     return f"{f'{workflow}-{template}'[:MAX_POD_PREFIX]}-{digest}"
-
-
-def secret_refs(workflow: Mapping[str, Any], template: str) -> list[tuple[str, str]]:
-    """The Secrets (name, key) the job's own container reads its environment from."""
-    spec = workflow.get("spec") or {}
-    for found in spec.get("templates") or []:
-        if found.get("name") != template:
-            continue
-        refs = []
-        for env in (found.get("container") or {}).get("env") or []:
-            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
-            if isinstance(ref, Mapping):
-                refs.append((str(ref.get("name")), str(ref.get("key"))))
-        return refs
-    return []

@@ -46,7 +46,7 @@ SECRETS_FILE = ".knargo/secrets.env"
 
 DEADLINE = "Pod was active on the node longer than the specified deadline"
 BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
-MIN_MASKED = 4  # shorter secret values are not masked (they would garble every line)
+MIN_MASKED = jobpod.MIN_MASKED  # as the job's command: shorter values are not masked
 
 
 @dataclass(frozen=True)

@@ -265,8 +265,8 @@ fi
 """
 
 
-def files_command(shell: str) -> list[str]:
+def files_command(shell: str, masked: bool = False) -> list[str]:
     """The job container's command with artifacts or a cache: restore, run the job's usual
-    command in a subshell, then save."""
-    usual = jobpod.main_command(shell)[2]
+    command (`masked`: see `jobpod.main_command`) in a subshell, then save."""
+    usual = jobpod.main_command(shell, masked)[2]
     return ["sh", "-c", f"{_BEFORE}(\n{usual})\n{_AFTER}"]

@@ -13,6 +13,10 @@ GitHub, GitLab and Gitea allow), falling back to fetching the event's ref
 (`refs/pull/<n>/head` for pull requests, which also carries commits from forks) when a server
 refuses to fetch a commit by id. See docs/architecture.md for why this is not Argo's git
 artifact.
+
+Masking: the command of a job that reads secrets runs the script through an `awk` filter
+that masks their values in what it writes (`main_command`), so the pod log never has them;
+that command needs `awk` in the job's image besides `sh` (busybox has it).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ __all__ = [
     "CHECKOUT_SCRIPT",
     "HOME",
     "INIT_SCRIPT",
+    "MASKED",
+    "MIN_MASKED",
     "WORKING_DIRECTORY",
     "WORKSPACE",
     "encode",
@@ -147,12 +153,112 @@ fi
 """
 
 
-def main_command(shell: str) -> list[str]:
+MASKED = "KNARGO_MASKED"
+"""The env var naming (space-separated) the job's secret variables, whose values the job's
+command masks in its log: names only, the values stay in the Secrets."""
+
+MIN_MASKED = 4
+"""Shorter values are not masked: `***` in place of every `on` or `42` would garble the log
+and say which short strings the secret is."""
+
+_END = r"\001knargo: end of log\001"
+"""What the command writes after the script's last output: the filter stops there, so that a
+process the script left running with its output open does not keep the job alive."""
+
+# The filter: every line the script writes, with every value (each line of a multi-line
+# value, blanks around it stripped) of the variables named in KNARGO_MASKED replaced by ***,
+# literally (index, not a regex), the longest first, flushed line by line. LC_ALL=C: bytes.
+_MASK_AWK = (
+    r"""function mask(line,  i, k, out) {
+  for (i = 1; i <= count; i++) {
+    out = ""
+    while ((k = index(line, piece[i])) > 0) {
+      out = out substr(line, 1, k - 1) "***"
+      line = substr(line, k + length(piece[i]))
+    }
+    line = out line
+  }
+  return line
+}
+BEGIN {
+  end = "@END@"
+  names = split(ENVIRON["@MASKED@"], name, " ")
+  for (n = 1; n <= names; n++) {
+    lines = split(ENVIRON[name[n]], part, "\n")
+    for (j = 1; j <= lines; j++) {
+      p = part[j]
+      sub(/^[ \t\r]+/, "", p)
+      sub(/[ \t\r]+$/, "", p)
+      if (length(p) >= @MIN@ && !(p in seen)) {
+        seen[p] = 1
+        piece[++count] = p
+      }
+    }
+  }
+  for (i = 2; i <= count; i++) {
+    p = piece[i]
+    for (j = i - 1; j > 0 && length(piece[j]) < length(p); j--) piece[j + 1] = piece[j]
+    piece[j + 1] = p
+  }
+}
+{
+  cut = length($0) - length(end)
+  if (cut >= 0 && substr($0, cut + 1) == end) {
+    if (cut > 0) printf "%s", mask(substr($0, 1, cut))
+    exit
+  }
+  print mask($0)
+  fflush()
+}""".replace("@END@", _END)
+    .replace("@MASKED@", MASKED)
+    .replace("@MIN@", str(MIN_MASKED))
+)
+
+_MASKED_RUN = {
+    "sh": 'sh -e "$KNARGO_HOME/script"',
+    "bash": 'bash --noprofile --norc -eo pipefail "$KNARGO_HOME/script"',
+}
+
+# The script's stdout and stderr each through the filter, to the container's stdout and
+# stderr; its exit status through a file (POSIX sh has no pipefail), then the end marks.
+_MASKED = (
+    """\
+if ! command -v awk >/dev/null 2>&1; then
+  echo "knargo: the job reads secrets, and its image has no awk to mask them in its log" >&2
+  exit 127
+fi
+# mawk reads its input in whole blocks unless told to read lines.
+interactive=
+case $(awk -W version 2>&1 </dev/null) in *mawk*) interactive="-W interactive" ;; esac
+knargo_mask() { trap '' TERM; LC_ALL=C awk $interactive '"""
+    + _MASK_AWK
+    + """'; }
+# Argo's executor signals the whole process group: the script gets SIGTERM, the filters
+# ignore it to keep masking what the script writes as it stops, and the shells (a subshell
+# resets traps) wait for it.
+trap : TERM
+status=$KNARGO_HOME/exit-status
+{ trap : TERM; { trap : TERM; @RUN@ 3>&-; echo "$?" >"$status"; printf '"""
+    + _END
+    + """\\n'; printf '"""
+    + _END
+    + """\\n' >&2
+} 2>&1 1>&3 3>&- | knargo_mask >&2 3>&-; } 3>&1 | knargo_mask
+code=1
+if [ -f "$status" ]; then read -r code <"$status"; fi
+exit "$code"
+"""
+)
+
+
+def main_command(shell: str, masked: bool = False) -> list[str]:
     """The job container's command: load encoded env values, enter the job's
     `working-directory` (failing, with the path named, when the checkout lacks it), then run
-    the script."""
+    the script; `masked` (a job with secrets): its output through the filter that masks the
+    values of the variables `MASKED` names, keeping its exit status."""
     load_env = 'if [ -f "$KNARGO_HOME/env" ]; then . "$KNARGO_HOME/env"; fi'
-    return ["sh", "-c", f"{load_env}\n{_ENTER}{_RUN[shell]}\n"]
+    run = _MASKED.replace("@RUN@", _MASKED_RUN[shell]) if masked else _RUN[shell] + "\n"
+    return ["sh", "-c", f"{load_env}\n{_ENTER}{run}"]
 
 
 def encode(text: str) -> str:

@@ -176,7 +176,7 @@ class SpecBuilder:
         env, encoded = self._env(job_id, job, kind)
         container: manifests.Container = {
             "image": job.image,
-            "command": jobpod.main_command(job.shell),
+            "command": jobpod.main_command(job.shell, self._masked(job)),
             "env": env,
             "workingDir": jobpod.WORKSPACE,
             "volumeMounts": _mounts(),
@@ -205,7 +205,7 @@ class SpecBuilder:
         if self._files:
             # Every job of such a pipeline runs the same command (it does nothing more for a
             # job without files), so that `templateDefaults` holds it once.
-            container["command"] = artifacts.files_command(job.shell)
+            container["command"] = artifacts.files_command(job.shell, self._masked(job))
         if artifacts.uses_files(job, self._jobs):
             received = artifacts.inputs(job, self._jobs, self.names, self.event)
             if received["artifacts"]:
@@ -245,10 +245,17 @@ class SpecBuilder:
             # Entered by the job's command, which fails when the checkout lacks it (a
             # container's workingDir would be created silently).
             values[jobpod.WORKING_DIRECTORY] = job.working_directory.strip("/")
+        if self._masked(job):
+            # Names only: the job's command masks their values in its output.
+            values[jobpod.MASKED] = " ".join(job.secrets)
         env, encoded = _transport(values)
         if not event.secrets_withheld:
             env += [self._secret_env(e, n) for e, n in job.secrets.items()]
         return env, encoded
+
+    def _masked(self, job: Job) -> bool:
+        """Whether the job's container reads secrets, whose values its command masks."""
+        return bool(job.secrets) and not self.event.secrets_withheld
 
     def _secret_env(self, env_name: str, secret: str) -> manifests.EnvVar:
         ref = self._secrets.get(secret)
