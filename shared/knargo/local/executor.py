@@ -260,23 +260,17 @@ class _Run:
         if lock.acquire(blocking=False):
             return True
         node = self.node_of.get(task)
-        if node is None:
-            kind = "Retry" if template.get("retryStrategy") else "Pod"
-            node = self.node_of[task] = self.change(
-                partial(
-                    WorkflowStatus.add,
-                    task=task,
-                    kind=kind,
-                    phase="Pending",
-                    parents=self._parents(task),
-                )
-            )
+        kind = "Retry" if template.get("retryStrategy") else "Pod"
+        parents = self._parents(task)
 
-        def waiting(status: WorkflowStatus) -> None:
-            status.nodes[node]["message"] = f"Waiting for {key} lock. Lock status: 0/1"
-            status.nodes[node]["synchronizationStatus"] = {"waiting": key}
+        def waiting(status: WorkflowStatus) -> str:
+            # One change: a Pending node without its lock status would read as running.
+            identity = node or status.add(task, kind, "Pending", parents)
+            status.nodes[identity]["message"] = f"Waiting for {key} lock. Lock status: 0/1"
+            status.nodes[identity]["synchronizationStatus"] = {"waiting": key}
+            return identity
 
-        self.change(waiting)
+        node = self.node_of[task] = self.change(waiting)
         while True:
             taken = lock.acquire(timeout=0.2)
             if self._stopped():  # told to stop while waiting: the job never starts
