@@ -74,3 +74,20 @@ def test_knargo_run_refused_approval_fails_the_job_and_the_pipeline(
     assert final["knargo"] == ("failure", "failed: job deploy not approved (production)")
     assert "status knargo: failure (failed: job deploy not approved (production))" in out
     assert re.search(r"^pipeline repo-push-\w+-\w+: failed: failed deploy$", out, re.M), out
+
+
+def test_a_failure_job_after_an_all_green_run_says_its_if_did_not_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ci = CI.replace("environment: production", "if: failure()") + (
+        "  after:\n    image: alpine\n    run: 'true'\n    needs: deploy\n"
+    )
+    repo = make_repo(tmp_path / "repo", {"ci.yaml": ci})
+    code, out, err = knargo(capsys, "run", "-C", str(repo), "--plain")
+    assert code == 0, out + err
+    assert re.search(r"^  deploy +omitted: its if: did not hold$", out, re.M), out
+    assert re.search(r"^  after +omitted: a job it needs did not pass$", out, re.M), out
+    lines = (repo / ".knargo" / "statuses.jsonl").read_text().splitlines()
+    final = {(p := json.loads(line))["context"]: p["description"] for line in lines}
+    assert final["knargo/deploy"] == "skipped: its if: did not hold"
+    assert final["knargo/after"] == "skipped: a job it needs did not pass"

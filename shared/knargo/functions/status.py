@@ -39,6 +39,7 @@ __all__ = [
     "pipeline_said",
     "pipeline_status",
     "shorten",
+    "skip_reason",
 ]
 
 TEMPLATE_JOB = "knargo.dev/job"
@@ -178,6 +179,8 @@ def from_workflow(
             updates.append(Update(f"{context}/{job}", state, text, url))
             continue
         state, text = _describe(_PHASES.get(node.get("phase", ""), State.RUNNING), node, "job")
+        if state is State.SKIPPED and node.get("message") in (None, "", OMITTED):
+            text = f"skipped: {skip_reason(workflow, task)}"
         group = _waiting_group(workflow, task, node) if pipeline[0] is State.RUNNING else None
         if group is not None:
             state, text = State.QUEUED, f"{WAITING}concurrency group {group}"
@@ -254,6 +257,27 @@ def pipeline_said(workflow: Mapping[str, Any]) -> tuple[State, str]:
 
 
 _CHILD = re.compile(r"child '([^']*)' failed")
+
+
+OMITTED = "omitted: depends condition not met"
+"""What Argo says of a task it left out (its `depends`, or a dependency that did not pass)."""
+NEEDS_FAILED = "a job it needs did not pass"
+IF_FALSE = "its if: did not hold"
+_OPERAND = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)\.(?:Succeeded|Failed|Errored|Skipped|Omitted)")
+
+
+def skip_reason(workflow: Mapping[str, Any], task: str) -> str:
+    """Why Argo left `task` out, in knargo's words: every task it depends on passed, so its
+    `if:` did not hold (e.g. `failure()` after an all-green run); else a needed job did not
+    pass."""
+    spec = workflow.get("spec") or {}
+    templates = spec.get("templates") or (spec.get("workflowSpec") or {}).get("templates") or []
+    tasks = [t for template in templates for t in (template.get("dag") or {}).get("tasks") or []]
+    found: Mapping[str, Any] = next((t for t in tasks if t.get("name") == task), {})
+    needs = set(found.get("dependencies") or []) | set(_OPERAND.findall(found.get("depends", "")))
+    nodes = _task_nodes(workflow)
+    passed = all((nodes.get(need) or {}).get("phase") == "Succeeded" for need in needs)
+    return IF_FALSE if passed and needs else NEEDS_FAILED
 
 
 def _omitted(node: Mapping[str, Any]) -> bool:

@@ -24,7 +24,13 @@ from typing import Any, TextIO
 from knargo.contract import events
 from knargo.contract.events import Envelope
 from knargo.formats.diagnostics import Diagnostic, Severity
-from knargo.functions.status import State, gate_states, pipeline_status
+from knargo.functions.status import (
+    OMITTED,
+    State,
+    gate_states,
+    pipeline_status,
+    skip_reason,
+)
 from knargo.local.broker import DeadLetter
 from knargo.local.executor import log_path
 from knargo.local.forge import Posted
@@ -186,6 +192,8 @@ class View:
                 refused = gates.get(row.job)
                 if state == "omitted" and refused and refused[0] is State.FAILURE:
                     state, message = "failed", refused[1]  # its approval gate failed
+                elif state == "omitted" and message == OMITTED:
+                    message = skip_reason(workflow, row.task)
                 self._move(name, row, state, message, attempt, now)
         phase = status.get("phase", "")
         if phase in ("Succeeded", "Failed", "Error"):
