@@ -188,9 +188,9 @@ def test_a_failing_job_fails_the_pipeline_and_omits_its_dependents(dev: Dev) -> 
     posts = dev.settle()
     final = final_statuses(dev.chain, sha)
     assert final["knargo/test"] == ("failure", "Error (exit code 1)")
-    assert final["knargo/deploy"] == ("skipped", "skipped: omitted: depends condition not met")
+    assert final["knargo/deploy"] == ("skipped", "skipped: a job it needs did not pass")
     assert final["knargo/build"][0] == final["knargo/lint"][0] == "success"
-    assert final["knargo"] == ("failure", "failed: child 'test' failed")
+    assert final["knargo"] == ("failure", "failed: job test failed")
     assert_forward_only(posts)
 
 

@@ -137,7 +137,8 @@ def test_a_matrix_with_services_runs_each_combination_after_its_services_are_rea
     text = logs[0].read_text()
     assert "python 3.12 on debian, db at postgres://localhost/debian" in text
     assert "knargo: starting service db (postgres:16)" in text
-    assert re.search(r"^cache\ndb$", text, re.M)  # both ready files, before the script ran
+    # db's ready file, before the script ran; cache (no `command`) is ready once started
+    assert re.search(r"postgres://localhost/debian\ndb\n", text), text
     made = calls(state)
     services = [c for c in made if c[:2] == ["run", "-d"]]
     named = {c[c.index("--name") + 1]: c for c in services}
@@ -148,6 +149,8 @@ def test_a_matrix_with_services_runs_each_combination_after_its_services_are_rea
     assert "--network" not in named[first]
     assert "POSTGRES_PASSWORD" in named[first]  # declared by the service: passed by name
     assert "POSTGRES_PASSWORD" not in cache  # never another service's, nor the job's
+    hooked = sorted(c[1].rsplit("-", 1)[1] for c in made if c[0] == "exec")
+    assert hooked == ["db", "db"]  # no hook in cache: its image needs no shell
     assert "DATABASE_URL" not in named[first]
     jobs = [c for c in made if c[:2] == ["run", "--rm"] and "python:3.12" in c]
     assert jobs[0][jobs[0].index("--network") + 1] == f"container:{first}"

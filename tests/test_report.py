@@ -153,7 +153,7 @@ def test_a_full_run_posts_each_transition_once() -> None:
     final = forge.final()
     assert final["knargo"] == ("failure", "failed: child failed")
     assert final["knargo/test"] == ("failure", "Error (exit code 1)")
-    assert final["knargo/deploy"] == ("success", "skipped: omitted: depends condition not met")
+    assert final["knargo/deploy"] == ("success", "skipped: a job it needs did not pass")
     for job in ("build", "lint"):
         assert final[f"knargo/{job}"][0] == "success"
         assert final[f"knargo/{job}"][1].startswith("passed in ")

@@ -55,6 +55,8 @@ def test_a_service_gets_its_own_env_and_declared_secrets_only() -> None:
     ]
     assert db["env"][2]["valueFrom"]["secretKeyRef"]["key"] == "value"
     assert "env" not in cache  # neither the job's TOKEN nor another service's secret
+    # without a readiness `command`: no hook, which would need a shell in its image
+    assert "lifecycle" not in cache and "volumeMounts" not in cache
     assert db["ports"] == [{"containerPort": 5432, "protocol": "TCP"}]
     assert db["volumeMounts"] == [
         {"name": "knargo", "mountPath": services.READY_DIR, "subPath": "services"}
@@ -74,12 +76,11 @@ def _hook(sidecar: dict[str, Any], volume: Path, env: dict[str, str]) -> int:
 
 
 def test_the_hook_marks_a_service_ready_once_its_check_passes(tmp_path: Path) -> None:
-    db, cache = _sidecars()
+    db, _ = _sidecars()
     marker = tmp_path / "up"
     marker.touch()
     assert _hook(db, tmp_path, {"MARKER": str(marker), "PATH": "/usr/bin:/bin"}) == 0
-    assert _hook(cache, tmp_path, {"PATH": "/usr/bin:/bin"}) == 0
-    assert sorted(p.name for p in (tmp_path / "services").iterdir()) == ["cache", "db"]
+    assert sorted(p.name for p in (tmp_path / "services").iterdir()) == ["db"]
 
 
 def test_a_service_whose_check_never_passes_is_never_marked(tmp_path: Path) -> None:
@@ -92,13 +93,14 @@ def test_a_service_whose_check_never_passes_is_never_marked(tmp_path: Path) -> N
 
 def test_the_script_waits_for_every_service_and_names_the_one_not_ready(tmp_path: Path) -> None:
     job = Job.model_validate(
-        {"image": "a", "run": "echo ran", "services": {"db": {"image": "p", "timeout": "1s"},
-                                                        "cache": "r"}}
+        {"image": "a", "run": "echo ran", "services": {
+            "db": {"image": "p", "timeout": "1s", "command": "true"},
+            "queue": {"image": "q", "command": "true"}, "cache": "r"}}
     )  # fmt: skip
     script = tmp_path / "script"
     script.write_text(services.with_wait(job))
     (tmp_path / "services").mkdir()
-    (tmp_path / "services" / "cache").touch()
+    (tmp_path / "services" / "queue").touch()  # `cache` (no `command`) is ready once started
     env = {"KNARGO_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     failed = subprocess.run(["sh", "-e", str(script)], env=env, capture_output=True, check=False)
     assert failed.returncode == 1
@@ -118,3 +120,10 @@ def test_render_explain_shows_services_and_their_readiness_check() -> None:
     assert "      ready when: test -e \"$MARKER\" && echo '{{ not templated }}'\n" in text
     assert "    service cache: image redis:7, ports none\n      ready when: started\n" in text
     assert "POSTGRES_PASSWORD=<Secret " in text
+
+
+def test_services_without_a_readiness_command_are_not_waited_for() -> None:
+    job = Job.model_validate(
+        {"image": "a", "run": "echo ran", "services": {"nats": "nats:2.10", "cache": "redis:7"}}
+    )
+    assert services.with_wait(job) == "echo ran"

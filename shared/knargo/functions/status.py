@@ -15,6 +15,7 @@ green what the pull request's run shows, whatever the order they arrive in.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,8 +35,11 @@ __all__ = [
     "from_skipped",
     "from_submitted",
     "from_workflow",
+    "gate_states",
+    "pipeline_said",
     "pipeline_status",
     "shorten",
+    "skip_reason",
 ]
 
 TEMPLATE_JOB = "knargo.dev/job"
@@ -152,7 +156,7 @@ def from_workflow(
     kind = (meta.get("labels") or {}).get("knargo.dev/event", "")
     context = contexts(prefix, kind)
     url = _url(ui_url, meta)
-    pipeline = pipeline_status(workflow)
+    pipeline = pipeline_said(workflow)
     cancelled = _cancelled(workflow, pipeline[0])
     if cancelled is not None:
         pipeline = (State.CANCELLED, cancelled)
@@ -164,7 +168,7 @@ def from_workflow(
     gates = _gates(workflow, nodes)
     for task, job in _jobs(workflow).items():
         node = nodes.get(task)
-        if node is None and job in gates and cancelled is None:
+        if job in gates and cancelled is None and (node is None or _omitted(node)):
             updates.append(Update(f"{context}/{job}", *gates[job], url))
             continue
         if node is None:
@@ -175,6 +179,8 @@ def from_workflow(
             updates.append(Update(f"{context}/{job}", state, text, url))
             continue
         state, text = _describe(_PHASES.get(node.get("phase", ""), State.RUNNING), node, "job")
+        if state is State.SKIPPED and node.get("message") in (None, "", OMITTED):
+            text = f"skipped: {skip_reason(workflow, task)}"
         group = _waiting_group(workflow, task, node) if pipeline[0] is State.RUNNING else None
         if group is not None:
             state, text = State.QUEUED, f"{WAITING}concurrency group {group}"
@@ -236,11 +242,67 @@ ENVIRONMENT = "knargo.dev/environment"
 """The annotations of an approval gate's template (knargo.translation.gates)."""
 
 
+def pipeline_said(workflow: Mapping[str, Any]) -> tuple[State, str]:
+    """`pipeline_status` with Argo's `child '<task>' failed` in knargo's words: the job by
+    its shown name, and for an approval gate the job it guards and why it did not run."""
+    state, text = pipeline_status(workflow)
+    match = _CHILD.search(text)
+    if match is None:
+        return state, text
+    gates = _gate_tasks(workflow, _task_nodes(workflow))
+    if match[1] in gates:
+        job, (_, why) = gates[match[1]]
+        return state, text.replace(match[0], f"job {job} {why}")
+    return state, text.replace(match[0], f"job {_jobs(workflow).get(match[1], match[1])} failed")
+
+
+_CHILD = re.compile(r"child '([^']*)' failed")
+
+
+OMITTED = "omitted: depends condition not met"
+"""What Argo says of a task it left out (its `depends`, or a dependency that did not pass)."""
+NEEDS_FAILED = "a job it needs did not pass"
+IF_FALSE = "its if: did not hold"
+_OPERAND = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*)\.(?:Succeeded|Failed|Errored|Skipped|Omitted)")
+
+
+def skip_reason(workflow: Mapping[str, Any], task: str) -> str:
+    """Why Argo left `task` out, in knargo's words: every task it depends on passed, so its
+    `if:` did not hold (e.g. `failure()` after an all-green run); else a needed job did not
+    pass."""
+    spec = workflow.get("spec") or {}
+    templates = spec.get("templates") or (spec.get("workflowSpec") or {}).get("templates") or []
+    tasks = [t for template in templates for t in (template.get("dag") or {}).get("tasks") or []]
+    found: Mapping[str, Any] = next((t for t in tasks if t.get("name") == task), {})
+    needs = set(found.get("dependencies") or []) | set(_OPERAND.findall(found.get("depends", "")))
+    nodes = _task_nodes(workflow)
+    passed = all((nodes.get(need) or {}).get("phase") == "Succeeded" for need in needs)
+    return IF_FALSE if passed and needs else NEEDS_FAILED
+
+
+def _omitted(node: Mapping[str, Any]) -> bool:
+    """A job's node Argo left out (its `depends` did not hold)."""
+    return node.get("phase") in ("Omitted", "Skipped")
+
+
+def gate_states(workflow: Mapping[str, Any]) -> dict[str, tuple[State, str]]:
+    """Job id → what its approval gate says (waiting, or failed: not approved), for the
+    gates that have a node."""
+    return _gates(workflow, _task_nodes(workflow))
+
+
 def _gates(
     workflow: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, tuple[State, str]]:
     """Job id → what its approval gate says, for the gates that have a node: waiting, or
-    failed (the run's deadline passed while it waited)."""
+    failed (refused, or the run's deadline passed while it waited)."""
+    return dict(_gate_tasks(workflow, nodes).values())
+
+
+def _gate_tasks(
+    workflow: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]
+) -> dict[str, tuple[str, tuple[State, str]]]:
+    """Gate task → its job id and what the gate says (`_gates`)."""
     spec = workflow.get("spec") or {}
     found = {}
     for template in spec.get("templates") or []:
@@ -251,12 +313,13 @@ def _gates(
         environment = annotations.get(ENVIRONMENT)
         where = f" ({environment})" if environment else ""
         phase = node.get("phase") or "Running"
+        name = template["name"]
         if phase == "Running":
-            found[job] = (State.QUEUED, f"{WAITING}approval{where}")
+            found[name] = (job, (State.QUEUED, f"{WAITING}approval{where}"))
         elif phase in ("Failed", "Error"):
             message = node.get("message") or ""
             why = "not approved in time" if "deadline" in message.lower() else message
-            found[job] = (State.FAILURE, f"{why or 'not approved'}{where}")
+            found[name] = (job, (State.FAILURE, f"{why or 'not approved'}{where}"))
     return found
 
 

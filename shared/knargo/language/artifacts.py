@@ -7,6 +7,10 @@
   warning: a job receives only the artifacts of the jobs it needs itself (not transitively).
 * Jobs that share a cache key must cache the same paths, else the cache holds the paths of
   whichever job saved it first.
+* A matrix job with artifacts that a job needs gets a warning at its `artifacts` key: every
+  combination's files are restored at the same paths, so same-named files overwrite each
+  other (distinct subdirectories survive). A script that writes under a directory of an
+  artifact path named by a matrix variable (`dist/$MATRIX_PYTHON/`) is not warned.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from knargo.formats.diagnostics import Diagnostic, Severity
 from knargo.formats.positions import Document, Path
+from knargo.language import matrix
 
 __all__ = ["check_files", "overlaps", "segments"]
 
@@ -27,7 +32,10 @@ _GLOB = re.compile(r"[*?\[]")
 def check_files(doc: Document, file: str, jobs: dict[str, Any]) -> list[Diagnostic]:
     """Every cross-job problem of `artifacts:` and `cache:` in `jobs` (raw job mappings)."""
     return (
-        _overlapping(doc, file, jobs) + _not_needed(doc, file, jobs) + _cache_keys(doc, file, jobs)
+        _overlapping(doc, file, jobs)
+        + _not_needed(doc, file, jobs)
+        + _cache_keys(doc, file, jobs)
+        + _matrix_artifacts(doc, file, jobs)
     )
 
 
@@ -190,3 +198,39 @@ def _cache_keys(doc: Document, file: str, jobs: dict[str, Any]) -> list[Diagnost
                 )
             )
     return found
+
+
+def _matrix_artifacts(doc: Document, file: str, jobs: dict[str, Any]) -> list[Diagnostic]:
+    found = []
+    for job_id, job in jobs.items():
+        axes = job.get("matrix")
+        paths = [p for p, _ in _paths(doc, job_id, job, "artifacts")]
+        consumers = [c for c, other in jobs.items() if job_id in _needs(other, jobs)]
+        if not isinstance(axes, dict) or not paths or not consumers:
+            continue
+        names = [matrix.env_name(a) for a in axes if a not in ("include", "exclude")]
+        script = job.get("run") if isinstance(job.get("run"), str) else ""
+        if any(_per_combination(str(script), path) for path in paths):
+            continue
+        example = "/".join(segments(paths[0])) or "dist"
+        mark = doc.key_mark(("jobs", job_id, "artifacts"))
+        found.append(
+            Diagnostic(
+                file,
+                mark.line,
+                mark.col,
+                Severity.WARNING,
+                f'job "{job_id}" has a matrix: the artifacts of each of its combinations are '
+                f'restored at the same paths in job "{consumers[0]}", so files of the same '
+                "name overwrite each other; write each combination's files under a directory "
+                f"named for it, e.g. {example}/${names[0] if names else 'MATRIX_<AXIS>'}/",
+                "artifacts",
+            )
+        )
+    return found
+
+
+def _per_combination(script: str, path: str) -> bool:
+    """Whether the script writes under `path` in a directory named by a matrix variable."""
+    literal = re.escape("/".join(segments(path)))
+    return re.search(rf"{literal}/\$\{{?MATRIX_", script) is not None

@@ -3,9 +3,10 @@
 As in the pod, every service shares one network with the job (`localhost`): the first
 service's container holds it and the others, and the job's container, join it. Each service
 gets its own env (secrets resolved like the job's) and the job's `services/` directory at
-the sidecar's mount; its `postStart` hook is then run in it with `exec`, one service after
-the other, beside the job, as the kubelet does. The script's first line waits for their
-ready files, so a service that is never ready fails the job with its name. Without a
+the sidecar's mount; its `postStart` hook (a service with a readiness `command` has one) is
+then run in it with `exec`, one service after the other, beside the job, as the kubelet does.
+The script's first line waits for their ready files, so a service that is never ready fails
+the job with its name; a service without a hook is ready once started. Without a
 container engine a job with services cannot run: it fails at once saying how to run it.
 """
 

@@ -24,7 +24,13 @@ from typing import Any, TextIO
 from knargo.contract import events
 from knargo.contract.events import Envelope
 from knargo.formats.diagnostics import Diagnostic, Severity
-from knargo.functions.status import State, pipeline_status
+from knargo.functions.status import (
+    OMITTED,
+    State,
+    gate_states,
+    pipeline_status,
+    skip_reason,
+)
 from knargo.local.broker import DeadLetter
 from knargo.local.executor import log_path
 from knargo.local.forge import Posted
@@ -178,10 +184,17 @@ class View:
         if name not in self.workflows:
             self._adopt(name, job_tasks(workflow["spec"]).items())
         nodes = status.get("nodes") or {}
+        gates = gate_states(workflow)
         for node in nodes.values():
             row = self.workflows[name].get(node.get("displayName", ""))
             if row is not None and node.get("type") in ("Pod", "Retry", "Skipped"):
-                self._move(name, row, *_state(node, nodes), now)
+                state, message, attempt = _state(node, nodes)
+                refused = gates.get(row.job)
+                if state == "omitted" and refused and refused[0] is State.FAILURE:
+                    state, message = "failed", refused[1]  # its approval gate failed
+                elif state == "omitted" and message == OMITTED:
+                    message = skip_reason(workflow, row.task)
+                self._move(name, row, state, message, attempt, now)
         phase = status.get("phase", "")
         if phase in ("Succeeded", "Failed", "Error"):
             self._ended.add(name)
@@ -220,6 +233,8 @@ class View:
 
     def _show_log(self, workflow: str, row: _Row) -> None:
         path = log_path(self.runs, workflow, row.task)
+        if not path.exists():
+            return  # it never ran (e.g. not approved)
         self.say(f"    log of {row.job}: {path}")
         lines = tail(path, TAIL_LINES) if self.logs != "all" else _whole(path)
         for line in lines:

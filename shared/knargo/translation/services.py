@@ -2,12 +2,14 @@
 
 Every container of a pod shares its network, so a service listening on a port is on the
 job's `localhost`. Argo starts sidecars beside the main container, not before it, so
-readiness is signalled through the pod's `knargo` volume: each sidecar mounts its
-`services/` directory (only that) at `READY_DIR`, and a `postStart` hook runs the service's
-readiness `command` (travelling base64-encoded, as scripts do: Argo would rewrite a `{{` in
-it) until it succeeds or the service's timeout passes, then creates the file named after the
-service. The job's script begins with one line (`wait_line`) that waits for every service's
-file and fails the job naming the first service that is not ready in time.
+readiness is signalled through the pod's `knargo` volume: a sidecar with a readiness
+`command` mounts its `services/` directory (only that) at `READY_DIR`, and a `postStart`
+hook runs the `command` (travelling base64-encoded, as scripts do: Argo would rewrite a `{{`
+in it) with `sh`, `date` and `base64` until it succeeds or the service's timeout passes, then
+creates the file named after the service. The job's script begins with one line
+(`wait_line`) that waits for those files and fails the job naming the first service that is
+not ready in time. A service without a `command` is ready once started: it gets neither hook
+nor mount, so its image needs no shell (e.g. `nats`), and the job does not wait for it.
 
 A sidecar gets only its own `env` and `secrets` (as `secretKeyRef`, withheld from forks'
 pull requests like a job's), and a container that may not gain privileges under the
@@ -63,8 +65,10 @@ def _sidecar(name: str, service: Service, secret_env: SecretEnv, fork: bool) -> 
         sidecar["env"] = env
     if service.ports:
         sidecar["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in service.ports]
-    sidecar["volumeMounts"] = [{"name": "knargo", "mountPath": READY_DIR, "subPath": SUBDIRECTORY}]
-    sidecar["lifecycle"] = {"postStart": {"exec": {"command": ["sh", "-c", hook]}}}
+    if service.command:  # without one it is ready once started: no hook, no shell needed
+        mount = {"name": "knargo", "mountPath": READY_DIR, "subPath": SUBDIRECTORY}
+        sidecar["volumeMounts"] = [mount]
+        sidecar["lifecycle"] = {"postStart": {"exec": {"command": ["sh", "-c", hook]}}}
     sidecar["securityContext"] = {
         "allowPrivilegeEscalation": False,
         "seccompProfile": {"type": "RuntimeDefault"},
@@ -72,10 +76,16 @@ def _sidecar(name: str, service: Service, secret_env: SecretEnv, fork: bool) -> 
     return cast(manifests.Sidecar, sidecar)
 
 
+def _checked(job: Job) -> dict[str, Service]:
+    """The job's services with a readiness `command` (the others are ready once started)."""
+    return {name: s for name, s in job.services.items() if s.command}
+
+
 def wait_line(job: Job) -> str:
-    """One line of sh waiting for every service's ready file, each within its timeout from
-    the script's start; a service not ready in time fails the job with its name."""
-    waits = " ".join(f"{name}:{parse_duration(s.timeout)}" for name, s in job.services.items())
+    """One line of sh waiting for the ready file of every service with a `command`, each
+    within its timeout from the script's start; a service not ready in time fails the job
+    with its name."""
+    waits = " ".join(f"{name}:{parse_duration(s.timeout)}" for name, s in _checked(job).items())
     return (
         f"knargo_t0=$(date +%s); for knargo_s in {waits}; do "
         "knargo_n=${knargo_s%:*}; "
@@ -89,4 +99,4 @@ def wait_line(job: Job) -> str:
 
 def with_wait(job: Job) -> str:
     """The script the job's container runs: the user's, after the services' wait."""
-    return wait_line(job) + job.run if job.services else job.run
+    return wait_line(job) + job.run if _checked(job) else job.run
