@@ -3,7 +3,7 @@
 Each folder under golden/translate/ holds `ci.yaml`, `case.yaml` (the event fields that
 differ from the base event, `changed_paths`, `trigger`), optionally `config.yaml` and
 `catalog.yaml`, and the expected `expected.yaml`. Every manifest is also validated against
-Argo's published schemas.
+Argo's published schemas, and its DAG against the controller's validation.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+import argo_validate
 from argo_schemas import problems
 from golden import assert_golden
 from knargo.cli.render import dump
@@ -89,6 +90,14 @@ def test_translation_matches_golden(name: str) -> None:
 def test_every_manifest_is_valid_for_argo(name: str) -> None:
     for manifest in run_case(CASES / name)["manifests"]:
         assert problems(manifest) == [], manifest["metadata"]["name"]
+
+
+@pytest.mark.parametrize("name", _case_names())
+def test_every_dag_passes_argos_controller_validation(name: str) -> None:
+    """The DAG rules the schemas cannot express (`argo_validate`): a Workflow breaking one
+    is accepted by the API server and then failed by the controller ("invalid spec")."""
+    for manifest in run_case(CASES / name)["manifests"]:
+        assert argo_validate.problems(manifest) == [], manifest["metadata"]["name"]
 
 
 def test_there_are_cases() -> None:
