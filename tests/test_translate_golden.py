@@ -8,6 +8,7 @@ Argo's published schemas, and its DAG against the controller's validation.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,50 @@ def test_every_dag_passes_argos_controller_validation(name: str) -> None:
 
 def test_there_are_cases() -> None:
     assert len(_case_names()) >= 10
+
+
+DOCS = Path(__file__).parent.parent / "docs"
+DOC_EVENTS: list[dict[str, Any]] = [
+    {},
+    {"kind": "pull_request", "ref": "refs/heads/feature", "pr_number": 7},
+    {"kind": "tag", "ref": "refs/tags/v1.0.0"},
+]
+
+
+def _doc_pipelines() -> list[tuple[str, str]]:
+    """Each yaml example of the docs that lints clean: (where, text)."""
+    found = []
+    for doc in sorted(DOCS.glob("*.md")):
+        for i, block in enumerate(
+            re.finditer(r"^```yaml\n(.*?)^```\n", doc.read_text(), re.S | re.M)
+        ):
+            text = block.group(1)
+            if "jobs:" not in text:
+                continue
+            checked = check(text, "ci.yaml", settings=Settings.embedded())
+            if checked.config is not None and not any(
+                d.severity == "error" for d in checked.diagnostics
+            ):
+                found.append((f"{doc.name}#{i}", text))
+    return found
+
+
+DOC_PIPELINES = _doc_pipelines()
+
+
+def test_docs_have_pipelines_that_render() -> None:
+    assert len(DOC_PIPELINES) >= 20
+    assert any("failure()" in text for _, text in DOC_PIPELINES)
+
+
+@pytest.mark.parametrize(("where", "text"), DOC_PIPELINES, ids=[w for w, _ in DOC_PIPELINES])
+def test_every_rendered_docs_example_passes_argos_controller_validation(
+    where: str, text: str
+) -> None:
+    checked = check(text, "ci.yaml", settings=Settings.embedded())
+    assert checked.config is not None
+    for fields in DOC_EVENTS:
+        event = GitEvent.model_validate({**BASE_EVENT, **fields})
+        result = plan(checked.config, event, Settings.embedded(), None)
+        for manifest in result.manifests:
+            assert argo_validate.problems(manifest) == [], (where, fields)
