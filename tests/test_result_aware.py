@@ -602,3 +602,33 @@ def test_the_annotation_of_a_job_that_may_fail_is_one_name_everywhere() -> None:
     from knargo.translation import templates
 
     assert templates.CONTINUE_ON_ERROR == status.CONTINUE_ON_ERROR == dag.CONTINUE_ON_ERROR
+
+
+def test_a_job_needing_a_matrix_job_waits_for_every_combination_with_depends() -> None:
+    manifest = rendered(
+        TOLERATED.replace(
+            "build: {image: alpine, run: 'true'}",
+            "build: {image: alpine, run: 'true', matrix: {py: ['3.11', '3.12']}}",
+        ).replace(
+            "lint: {image: alpine, run: 'exit 1',",
+            "lint: {image: alpine, run: 'exit 1', matrix: {os: [a, b]},",
+        )
+    )
+    tasks = {t["name"]: t for t in manifest["spec"]["templates"][0]["dag"]["tasks"]}
+    assert tasks["test"]["depends"] == (
+        "build-3-11.Succeeded && build-3-12.Succeeded"
+        " && (lint-a.Succeeded || lint-a.Failed || lint-a.Errored)"
+        " && (lint-b.Succeeded || lint-b.Failed || lint-b.Errored)"
+    )
+    may_fail = {
+        t["name"]
+        for t in manifest["spec"]["templates"][1:]
+        if t["metadata"]["annotations"].get("knargo.dev/continue-on-error") == "true"
+    }
+    assert may_fail == {"lint-a", "lint-b", "audit"}
+    assert argo_validate.problems(manifest) == []
+    *_, final = run(manifest, {"lint-b": "Failed"})
+    assert final["status"]["phase"] == "Succeeded"  # lint-b does not end a branch
+    *_, final = run(manifest, {"lint-b": "Failed", "audit": "Failed"})
+    _, updates = from_workflow(final, "knargo", "https://argo.example")
+    assert updates[0].state is State.SUCCESS
