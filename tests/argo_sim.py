@@ -11,6 +11,9 @@ A task in `held` whose template takes a mutex (`synchronization.mutexes`) finds 
 another Workflow: its node stays Pending with what Argo's controller writes then (message
 `Waiting for <namespace>/Mutex/<name> lock. Lock status: 0/1`, `synchronizationStatus.waiting`)
 until the lock is released, then runs.
+A Workflow that breaks a rule of the controller's validation (`argo_validate`: e.g. a DAG
+mixing `depends` with `dependencies` or `continueOn`, which the API server accepts) is failed
+at once with `invalid spec: …` and runs nothing, as Argo's controller does.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import re
 from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from argo_validate import invalid_spec
 
 __all__ = ["argo_depends", "run"]
 
@@ -57,6 +62,11 @@ def run(
         workflow["metadata"]["resourceVersion"] = str(step + 1)
         return copy.deepcopy(workflow)
 
+    refused = invalid_spec(manifest)
+    if refused is not None:  # operator.go: markWorkflowFailed(ctx, "invalid spec: …")
+        status.update(phase="Failed", message=refused, finishedAt=_time(1))
+        yield snapshot()
+        return
     yield snapshot()
     done: dict[str, str] = {}
     while len(done) < len(dag):

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import argo_validate
 from argo_sim import argo_depends, run
 from knargo.config.settings import Settings
 from knargo.contract.events import GitEvent
@@ -483,3 +484,151 @@ def test_results_of_a_matrix_job_are_read_over_every_combination(phases: dict[st
     assert argo_depends(tasks["notify"]["depends"], phases) is failed
     assert argo_depends(tasks["passed"]["depends"], phases) is (results == {"Succeeded"})
     assert argo_depends(tasks["cleanup"]["depends"], phases) is True
+
+
+TOLERATED = """\
+jobs:
+  build: {image: alpine, run: 'true'}
+  lint: {image: alpine, run: 'exit 1', continue-on-error: true}
+  test: {image: alpine, run: 'true', needs: [build, lint]}
+  audit: {image: alpine, run: 'exit 1', needs: build, continue-on-error: true}
+  notify: {image: alpine, run: 'true', needs: test, if: "failure()"}
+"""
+
+
+def test_a_dag_with_result_aware_jobs_uses_depends_for_every_task() -> None:
+    manifest = rendered(TOLERATED)
+    tasks = {t["name"]: t for t in manifest["spec"]["templates"][0]["dag"]["tasks"]}
+    assert all("dependencies" not in t and "continueOn" not in t for t in tasks.values())
+    assert tasks["test"]["depends"] == (
+        "build.Succeeded && (lint.Succeeded || lint.Failed || lint.Errored)"
+    )
+    assert tasks["audit"]["depends"] == "build.Succeeded"
+    annotations = {
+        t["name"]: t.get("metadata", {}).get("annotations", {})
+        for t in manifest["spec"]["templates"][1:]
+    }
+    may_fail = {n for n, a in annotations.items() if a.get("knargo.dev/continue-on-error")}
+    assert may_fail == {"lint", "audit"}
+    assert argo_validate.problems(manifest) == []
+
+
+def test_a_dag_without_result_aware_jobs_keeps_dependencies_and_continue_on() -> None:
+    manifest = rendered(TOLERATED.replace('if: "failure()"', "if: \"event == 'push'\""))
+    tasks = {t["name"]: t for t in manifest["spec"]["templates"][0]["dag"]["tasks"]}
+    assert tasks["test"]["dependencies"] == ["build", "lint"]
+    assert tasks["lint"]["continueOn"] == {"failed": True, "error": True}
+    assert "knargo.dev/continue-on-error" not in json.dumps(manifest)
+
+
+@pytest.mark.parametrize("results", [True, False], ids=["depends", "dependencies"])
+def test_a_tolerated_failure_of_a_last_job_keeps_the_pipeline_passing(results: bool) -> None:
+    """A failed `continue-on-error` job that ends a branch: with `depends` Argo fails the
+    Workflow for it (no `continueOn` allowed), with `dependencies` its `continueOn` keeps
+    the Workflow Succeeded; the pipeline passes either way."""
+    text = TOLERATED if results else TOLERATED.replace('if: "failure()"', 'if: "!fork"')
+    *_, final = run(rendered(text), {"lint": "Failed", "audit": "Failed"})
+    assert final["status"]["phase"] == ("Failed" if results else "Succeeded")
+    _, updates = from_workflow(final, "knargo", "https://argo.example")
+    states = {u.context: u.state for u in updates}
+    assert states["knargo"] is State.SUCCESS
+    assert states["knargo/audit"] is State.FAILURE and states["knargo/lint"] is State.FAILURE
+
+
+@pytest.mark.parametrize("results", [True, False], ids=["depends", "dependencies"])
+def test_an_untolerated_failure_fails_the_pipeline_in_both_dag_forms(results: bool) -> None:
+    text = TOLERATED if results else TOLERATED.replace('if: "failure()"', 'if: "!fork"')
+    *_, final = run(rendered(text), {"lint": "Failed", "audit": "Failed", "build": "Failed"})
+    _, updates = from_workflow(final, "knargo", "https://argo.example")
+    assert updates[0].state is State.FAILURE
+    *_, final = run(rendered(text), {"test": "Failed"})
+    _, updates = from_workflow(final, "knargo", "https://argo.example")
+    assert updates[0].state is State.FAILURE
+
+
+def test_argos_controller_refuses_a_dag_mixing_depends_with_dependencies() -> None:
+    """What knargo rendered before: the API server accepts it, the controller fails it."""
+    manifest = rendered(TOLERATED)
+    tasks = manifest["spec"]["templates"][0]["dag"]["tasks"]
+    tasks[2] = {**tasks[2], "dependencies": ["build", "lint"]}
+    del tasks[2]["depends"]
+    tasks[1] = {**tasks[1], "continueOn": {"failed": True, "error": True}}
+    found = argo_validate.problems(manifest)
+    assert any("cannot use both 'depends' and 'dependencies'" in p for p in found)
+    assert any("cannot use 'continueOn' when using 'depends'" in p for p in found)
+    *_, final = run(manifest, {})
+    assert final["status"]["phase"] == "Failed" and not final["status"]["nodes"]
+    assert final["status"]["message"].startswith("invalid spec: templates.pipeline cannot")
+    _, updates = from_workflow(final, "knargo", "https://argo.example")
+    assert updates[0].state is State.FAILURE
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda t: t[2].update(depends="nobody.Succeeded"), "dependency 'nobody' not defined"),
+        (lambda t: t[0].update(depends="notify.Succeeded"), "dependency cycle detected"),
+        (lambda t: t[0].update(name="9build"), "cannot begin with a digit"),
+        (lambda t: t[0].update(name="build_x"), "'build_x' is invalid"),
+        (lambda t: t[1].update(name="build"), "'build' is not unique"),
+        (
+            lambda t: t[2].update(
+                arguments={"artifacts": [{"name": "a", "from": "{{tasks.gone.outputs.a}}"}]}
+            ),
+            "failed to resolve {{tasks.gone.",
+        ),
+    ],
+)
+def test_the_validator_finds_each_rule_of_argos_dag_validation(change: Any, problem: str) -> None:
+    manifest = rendered(TOLERATED)
+    change(manifest["spec"]["templates"][0]["dag"]["tasks"])
+    assert any(problem in p for p in argo_validate.problems(manifest)), problem
+
+
+def test_knargo_run_passes_a_pipeline_whose_last_job_may_fail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"ci.yaml": TOLERATED})
+    code, out, err = knargo(capsys, "run", "-C", str(repo))
+    assert code == 0, out + err
+    posted = statuses(repo)
+    assert posted["knargo"] == "success"
+    assert posted["knargo/audit"] == "failure" and posted["knargo/notify"] == "skipped"
+    assert re.search(r"^pipeline repo-push-\w+-\w+: succeeded", out, re.M), out
+
+
+def test_the_annotation_of_a_job_that_may_fail_is_one_name_everywhere() -> None:
+    from knargo.functions import status
+    from knargo.translation import templates
+
+    assert templates.CONTINUE_ON_ERROR == status.CONTINUE_ON_ERROR == dag.CONTINUE_ON_ERROR
+
+
+def test_a_job_needing_a_matrix_job_waits_for_every_combination_with_depends() -> None:
+    manifest = rendered(
+        TOLERATED.replace(
+            "build: {image: alpine, run: 'true'}",
+            "build: {image: alpine, run: 'true', matrix: {py: ['3.11', '3.12']}}",
+        ).replace(
+            "lint: {image: alpine, run: 'exit 1',",
+            "lint: {image: alpine, run: 'exit 1', matrix: {os: [a, b]},",
+        )
+    )
+    tasks = {t["name"]: t for t in manifest["spec"]["templates"][0]["dag"]["tasks"]}
+    assert tasks["test"]["depends"] == (
+        "build-3-11.Succeeded && build-3-12.Succeeded"
+        " && (lint-a.Succeeded || lint-a.Failed || lint-a.Errored)"
+        " && (lint-b.Succeeded || lint-b.Failed || lint-b.Errored)"
+    )
+    may_fail = {
+        t["name"]
+        for t in manifest["spec"]["templates"][1:]
+        if t["metadata"]["annotations"].get("knargo.dev/continue-on-error") == "true"
+    }
+    assert may_fail == {"lint-a", "lint-b", "audit"}
+    assert argo_validate.problems(manifest) == []
+    *_, final = run(manifest, {"lint-b": "Failed"})
+    assert final["status"]["phase"] == "Succeeded"  # lint-b does not end a branch
+    *_, final = run(manifest, {"lint-b": "Failed", "audit": "Failed"})
+    _, updates = from_workflow(final, "knargo", "https://argo.example")
+    assert updates[0].state is State.SUCCESS

@@ -3,17 +3,19 @@
 Each folder under golden/translate/ holds `ci.yaml`, `case.yaml` (the event fields that
 differ from the base event, `changed_paths`, `trigger`), optionally `config.yaml` and
 `catalog.yaml`, and the expected `expected.yaml`. Every manifest is also validated against
-Argo's published schemas.
+Argo's published schemas, and its DAG against the controller's validation.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+import argo_validate
 from argo_schemas import problems
 from golden import assert_golden
 from knargo.cli.render import dump
@@ -91,5 +93,60 @@ def test_every_manifest_is_valid_for_argo(name: str) -> None:
         assert problems(manifest) == [], manifest["metadata"]["name"]
 
 
+@pytest.mark.parametrize("name", _case_names())
+def test_every_dag_passes_argos_controller_validation(name: str) -> None:
+    """The DAG rules the schemas cannot express (`argo_validate`): a Workflow breaking one
+    is accepted by the API server and then failed by the controller ("invalid spec")."""
+    for manifest in run_case(CASES / name)["manifests"]:
+        assert argo_validate.problems(manifest) == [], manifest["metadata"]["name"]
+
+
 def test_there_are_cases() -> None:
     assert len(_case_names()) >= 10
+
+
+DOCS = Path(__file__).parent.parent / "docs"
+DOC_EVENTS: list[dict[str, Any]] = [
+    {},
+    {"kind": "pull_request", "ref": "refs/heads/feature", "pr_number": 7},
+    {"kind": "tag", "ref": "refs/tags/v1.0.0"},
+]
+
+
+def _doc_pipelines() -> list[tuple[str, str]]:
+    """Each yaml example of the docs that lints clean: (where, text)."""
+    found = []
+    for doc in sorted(DOCS.glob("*.md")):
+        for i, block in enumerate(
+            re.finditer(r"^```yaml\n(.*?)^```\n", doc.read_text(), re.S | re.M)
+        ):
+            text = block.group(1)
+            if "jobs:" not in text:
+                continue
+            checked = check(text, "ci.yaml", settings=Settings.embedded())
+            if checked.config is not None and not any(
+                d.severity == "error" for d in checked.diagnostics
+            ):
+                found.append((f"{doc.name}#{i}", text))
+    return found
+
+
+DOC_PIPELINES = _doc_pipelines()
+
+
+def test_docs_have_pipelines_that_render() -> None:
+    assert len(DOC_PIPELINES) >= 20
+    assert any("failure()" in text for _, text in DOC_PIPELINES)
+
+
+@pytest.mark.parametrize(("where", "text"), DOC_PIPELINES, ids=[w for w, _ in DOC_PIPELINES])
+def test_every_rendered_docs_example_passes_argos_controller_validation(
+    where: str, text: str
+) -> None:
+    checked = check(text, "ci.yaml", settings=Settings.embedded())
+    assert checked.config is not None
+    for fields in DOC_EVENTS:
+        event = GitEvent.model_validate({**BASE_EVENT, **fields})
+        result = plan(checked.config, event, Settings.embedded(), None)
+        for manifest in result.manifests:
+            assert argo_validate.problems(manifest) == [], (where, fields)

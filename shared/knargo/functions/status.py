@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 TEMPLATE_JOB = "knargo.dev/job"
+CONTINUE_ON_ERROR = "knargo.dev/continue-on-error"
+"""A job template's annotation: the job may fail (knargo.translation.templates)."""
 SKIPPED_JOBS = "knargo.dev/skipped-jobs"
 GIT_EVENT = "knargo.dev/git-event"
 
@@ -203,14 +205,34 @@ def _skipped_jobs(meta: Mapping[str, Any]) -> list[str]:
 
 def pipeline_status(workflow: Mapping[str, Any]) -> tuple[State, str]:
     """The pipeline's state and description: the Workflow's phase, except that a job that
-    failed keeps the pipeline failed even when a job that ran after it let Argo succeed."""
+    failed keeps the pipeline failed even when a job that ran after it let Argo succeed, and
+    that a job that may fail (`continue-on-error`) does not fail it when Argo, judging a DAG
+    written with `depends` (where it allows no `continueOn`), failed for it alone."""
     status = workflow.get("status") or {}
     pipeline = _describe(
         _PHASES.get(status.get("phase") or "Pending", State.RUNNING), status, "pipeline"
     )
     if pipeline[0] is State.SUCCESS:
         return _handled_failure(workflow, _task_nodes(workflow)) or pipeline
+    if pipeline[0] is State.FAILURE and _tolerated_failure(workflow, _task_nodes(workflow)):
+        return _describe(State.SUCCESS, status, "pipeline")
     return pipeline
+
+
+def _dag_tasks(workflow: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], bool]]:
+    """Each DAG task, and whether its job may fail: `continueOn`, or in a DAG written with
+    `depends` its template's `knargo.dev/continue-on-error` annotation."""
+    spec = workflow.get("spec") or {}
+    templates = spec.get("templates") or (spec.get("workflowSpec") or {}).get("templates") or []
+    annotated = {
+        t.get("name"): ((t.get("metadata") or {}).get("annotations") or {}).get(CONTINUE_ON_ERROR)
+        == "true"
+        for t in templates
+    }
+    tasks = [t for template in templates for t in (template.get("dag") or {}).get("tasks") or []]
+    return [
+        (t, bool(t.get("continueOn")) or annotated.get(t.get("template"), False)) for t in tasks
+    ]
 
 
 def _handled_failure(
@@ -220,18 +242,33 @@ def _handled_failure(
     failure (`if: failure()`), so the failed branch does not end the DAG (Argo judges the
     DAG by its last tasks only). A failed job keeps the pipeline failed, unless it may fail
     (`continue-on-error`)."""
-    spec = workflow.get("spec") or {}
-    templates = spec.get("templates") or (spec.get("workflowSpec") or {}).get("templates") or []
-    tasks = [t for template in templates for t in (template.get("dag") or {}).get("tasks") or []]
     jobs = _jobs(workflow)
-    for task in tasks:
+    for task, may_fail in _dag_tasks(workflow):
         phase = (nodes.get(task.get("name", "")) or {}).get("phase")
-        allowed = task.get("continueOn") or {}
+        allowed = task.get("continueOn") or ({"failed": True, "error": True} if may_fail else {})
         if (phase == "Failed" and not allowed.get("failed")) or (
             phase == "Error" and not allowed.get("error")
         ):
             return State.FAILURE, f"failed: job {jobs.get(task['name'], task['name'])} failed"
     return None
+
+
+def _tolerated_failure(workflow: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]) -> bool:
+    """A Workflow Argo failed only because jobs that may fail did: every task finished, and
+    each that failed or erred is a `continue-on-error` job (never for a stopped run)."""
+    tasks = _dag_tasks(workflow)
+    if not tasks or (workflow.get("spec") or {}).get("shutdown"):
+        return False
+    failed = False
+    for task, may_fail in tasks:
+        phase = (nodes.get(task.get("name", "")) or {}).get("phase")
+        if phase not in ("Succeeded", "Failed", "Error", "Skipped", "Omitted"):
+            return False
+        if phase in ("Failed", "Error"):
+            if not may_fail:
+                return False
+            failed = True
+    return failed
 
 
 CANCELLED = "knargo.dev/cancelled"

@@ -13,6 +13,12 @@
   of the branches it comes from (Failed or Error before Succeeded). The DAG failed when a
   branch failed or erred and its last task's `continueOn` does not allow it. So a failure
   that a later job handles (`depends: build.Failed`) leaves the Workflow Succeeded.
+* Argo refuses `continueOn` in a DAG written with `depends`: there a `continue-on-error`
+  job's dependents name its failure (`lint.Failed`), and its template carries
+  `knargo.dev/continue-on-error` instead. `may_fail` reads either; `tolerated` (what Argo
+  itself judges by) only `continueOn`, so a failed `continue-on-error` job that ends a
+  branch fails such a DAG here as in Argo, and `knargo.functions.status` passes the
+  pipeline all the same.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BLOCKING", "dag_phase", "dependencies", "holds", "tolerated"]
+__all__ = ["BLOCKING", "dag_phase", "dependencies", "holds", "may_fail", "tolerated"]
 
 BLOCKING = ("Failed", "Error", "Omitted")
+CONTINUE_ON_ERROR = "knargo.dev/continue-on-error"
 _CONTINUE_ON = {"Failed": "failed", "Error": "error"}  # an Omitted dependency always blocks
 # Each result an operand may name, and the node phases it stands for.
 _RESULTS = {
@@ -60,6 +67,12 @@ def dependencies(task: Mapping[str, Any]) -> list[str]:
 def tolerated(task: Mapping[str, Any], phase: str) -> bool:
     """Whether the task's `continueOn` allows its `phase`."""
     return bool((task.get("continueOn") or {}).get(_CONTINUE_ON.get(phase, "")))
+
+
+def may_fail(task: Mapping[str, Any], template: Mapping[str, Any]) -> bool:
+    """Whether the task's job may fail (`continue-on-error`), in either form of the DAG."""
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    return bool(task.get("continueOn")) or annotations.get(CONTINUE_ON_ERROR) == "true"
 
 
 def holds(task: Mapping[str, Any], tasks: Mapping[str, Any], results: Mapping[str, str]) -> bool:

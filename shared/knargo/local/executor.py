@@ -188,8 +188,11 @@ class _Run:
         failed = [
             t
             for t, p in self.results.items()
-            if p in ("Failed", "Error") and not dag.tolerated(self.tasks[t], p)
+            if p in ("Failed", "Error") and not dag.may_fail(self.tasks[t], self.by_task[t])
         ]
+        # In a DAG with `depends`, Argo fails for a failed job that may fail too: name it
+        # when no other job failed.
+        failed = failed or [t for t, p in self.results.items() if p in ("Failed", "Error")]
         phase = dag.dag_phase(self.tasks, self.results)
         message = f"child '{failed[0]}' failed" if failed and phase == "Failed" else ""
         if pending and self._shut_down():  # `spec.shutdown: Terminate` (a superseded run)

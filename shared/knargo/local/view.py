@@ -198,8 +198,11 @@ class View:
         phase = status.get("phase", "")
         if phase in ("Succeeded", "Failed", "Error"):
             self._ended.add(name)
-            if phase == "Succeeded" and pipeline_status(workflow)[0] is not State.SUCCESS:
+            passed = pipeline_status(workflow)[0] is State.SUCCESS
+            if phase == "Succeeded" and not passed:
                 phase = "Failed"  # a job failed, and a job that ran after it succeeded
+            elif phase == "Failed" and passed:
+                phase = "Succeeded"  # only jobs that may fail did (a DAG with `depends`)
             self.say(f"pipeline {name}: {phase.lower()}{self._summary(name, status)}")
             self.say(f"logs: {self.runs / name}/<job>/log")
 

@@ -24,7 +24,15 @@ from knargo.language.dialect import CiConfig, Job
 from knargo.translation import artifacts, checkout, jobpod, manifests, services
 from knargo.translation.expansion import expand
 
-__all__ = ["ENTRYPOINT", "JOB_ID", "LABEL", "SpecBuilder", "factor_defaults", "with_defaults"]
+__all__ = [
+    "CONTINUE_ON_ERROR",
+    "ENTRYPOINT",
+    "JOB_ID",
+    "LABEL",
+    "SpecBuilder",
+    "factor_defaults",
+    "with_defaults",
+]
 
 LABEL = "knargo.dev/"
 # A result of a task in a `depends` expression (`build.Succeeded`).
@@ -32,6 +40,9 @@ _RESULT = re.compile(
     r"(?<![\w-])([a-z0-9][-a-z0-9]*)\.(Succeeded|Failed|Errored|Skipped|Omitted)\b"
 )
 ENTRYPOINT = "pipeline"
+CONTINUE_ON_ERROR = LABEL + "continue-on-error"
+"""The annotation of a job's template that may fail (`continue-on-error`) in a DAG written
+with `depends`, where Argo allows no `continueOn`."""
 JOB_ID = LABEL + "job-id"
 """The annotation holding a job's id in ci.yaml where `knargo.dev/job` shows another name."""
 _POLICIES: dict[str, Literal["Always", "OnFailure", "OnError", "OnTransientError"]] = {
@@ -129,27 +140,56 @@ class SpecBuilder:
                 {"name": "knargo", "emptyDir": {}},
             ],
             "templateDefaults": defaults,
-            "templates": [self._dag(jobs, depends or {}), *templates],
+            "templates": [self._dag(jobs, depends or {}, templates), *templates],
         }
         if self._files:  # set by `templates`
             spec["artifactRepositoryRef"] = artifacts.repository_ref(self.event)
         return spec
 
-    def _dag(self, jobs: dict[str, Job], depends: Mapping[str, str]) -> manifests.Template:
+    def _dag(
+        self,
+        jobs: dict[str, Job],
+        depends: Mapping[str, str],
+        templates: list[manifests.Template],
+    ) -> manifests.Template:
+        """The DAG of `jobs`. Argo's controller refuses a DAG that mixes `depends` with
+        `dependencies` or `continueOn` ("invalid spec"), so when a job reads results every
+        task gets `depends`: a job's needs become `X.Succeeded`, or `(X.Succeeded || X.Failed
+        || X.Errored)` for a `continue-on-error` job, and a job that may fail carries
+        `knargo.dev/continue-on-error` on its template, since a failed leaf now fails Argo's
+        DAG (`knargo.functions.status` reads it)."""
+        results = any(self.job_ids.get(i, i) in depends for i in jobs)
         tasks: list[manifests.DAGTask] = []
         for job_id, job in jobs.items():
             task: manifests.DAGTask = {"name": self.names[job_id], "template": self.names[job_id]}
-            needs = [self.names[n] for n in job.needs if n in jobs]  # not those left out
+            needs = [n for n in job.needs if n in jobs]  # not those left out
             if self.job_ids.get(job_id, job_id) in depends:
                 task["depends"] = self._combined(depends[self.job_ids.get(job_id, job_id)])
+            elif needs and results:
+                task["depends"] = " && ".join(self._passed(n, jobs[n]) for n in needs)
             elif needs:
-                task["dependencies"] = needs
-            if job.continue_on_error:
+                task["dependencies"] = [self.names[n] for n in needs]
+            if job.continue_on_error and not results:
                 task["continueOn"] = {"failed": True, "error": True}
             if artifacts.producers(job, jobs):
                 task["arguments"] = artifacts.arguments(job, jobs, self.names)
             tasks.append(task)
+        if results:
+            for template in templates:
+                unit = self._job_of(template["name"], jobs)
+                if unit is not None and jobs[unit].continue_on_error and "metadata" in template:
+                    template["metadata"]["annotations"][CONTINUE_ON_ERROR] = "true"
         return {"name": ENTRYPOINT, "dag": {"tasks": tasks}}
+
+    def _passed(self, job_id: str, job: Job) -> str:
+        """What `dependencies` means for one needed job, as a `depends` operand."""
+        task = self.names[job_id]
+        if job.continue_on_error:
+            return f"({task}.Succeeded || {task}.Failed || {task}.Errored)"
+        return f"{task}.Succeeded"
+
+    def _job_of(self, template: str, jobs: dict[str, Job]) -> str | None:
+        return next((i for i in jobs if self.names[i] == template), None)
 
     def _combined(self, expression: str) -> str:
         """`expression` with each result of a matrix job read over all its combinations: it
