@@ -164,8 +164,9 @@ def from_workflow(
     gates = _gates(workflow, nodes)
     for task, job in _jobs(workflow).items():
         node = nodes.get(task)
-        if node is None and job in gates and cancelled is None:
-            updates.append(Update(f"{context}/{job}", *gates[job], url))
+        gate = gates.get(job) or gates.get(task)
+        if node is None and gate is not None and cancelled is None:
+            updates.append(Update(f"{context}/{job}", *gate, url))
             continue
         if node is None:
             state = State.QUEUED if pipeline[0] is State.RUNNING else State.SKIPPED
@@ -239,13 +240,17 @@ ENVIRONMENT = "knargo.dev/environment"
 def _gates(
     workflow: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, tuple[State, str]]:
-    """Job id → what its approval gate says, for the gates that have a node: waiting, or
-    failed (the run's deadline passed while it waited)."""
+    """Job id, and task of each combination of a matrix job, → what its approval gate says,
+    for the gates that have a node: waiting, or failed (the run's deadline passed while it
+    waited)."""
     spec = workflow.get("spec") or {}
-    found = {}
+    found: dict[str, tuple[State, str]] = {}
+    names: dict[str, str] = {}  # gate task → job id
     for template in spec.get("templates") or []:
         annotations = (template.get("metadata") or {}).get("annotations") or {}
         job, node = annotations.get(APPROVAL_FOR), nodes.get(template.get("name", ""))
+        if job:
+            names[template["name"]] = job
         if not job or node is None:
             continue
         environment = annotations.get(ENVIRONMENT)
@@ -257,6 +262,14 @@ def _gates(
             message = node.get("message") or ""
             why = "not approved in time" if "deadline" in message.lower() else message
             found[job] = (State.FAILURE, f"{why or 'not approved'}{where}")
+    for template in spec.get("templates") or []:
+        for task in (template.get("dag") or {}).get("tasks") or []:
+            gate = next((g for g in task.get("dependencies") or [] if g in names), None)
+            gate = gate or next(
+                (g for g in names if f"{g}.Succeeded" in task.get("depends", "")), None
+            )
+            if gate is not None and names[gate] in found:
+                found[task["name"]] = found[names[gate]]
     return found
 
 

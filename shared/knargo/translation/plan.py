@@ -150,7 +150,7 @@ def plan(
         "metadata": {"name": name, "namespace": settings.namespace, **run},
         "spec": builder.spec(jobs, kind, selection.depends),
     }
-    add_gates(workflow["spec"], jobs, builder.names)
+    add_gates(workflow["spec"], jobs, builder.names, builder.job_ids)
     add_mutexes(workflow["spec"], config.jobs, event)
     too_large = _too_large([workflow, *crons])
     if too_large:
