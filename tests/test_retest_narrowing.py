@@ -183,3 +183,14 @@ def test_retest_through_generate_keeps_the_gate_and_the_producers(env: Env) -> N
         "test-3-12",
     ]
     assert_complete(workflow)
+
+
+def test_retest_of_one_combination_through_generate(env: Env) -> None:
+    """What GitHub's Re-run of the check run `knargo/test (3.12)` sends as a comment."""
+    case = CASES[0]
+    prepare(env, case, WRITE[case.forge], ci=MATRIX)
+    reply = reply_of(send(env, case.comment("/retest test (3.12)")))
+    assert reply is not None
+    (workflow,) = env.workflows()
+    assert tasks(workflow) == ["build", "deploy-approval", "deploy-eu", "deploy-us", "test-3-12"]
+    assert_complete(workflow)
