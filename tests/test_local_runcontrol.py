@@ -96,7 +96,10 @@ def test_knargo_dev_handles_comments(repo: Path) -> None:
         assert chain.settle(30)
         assert final_statuses(chain, event.sha)["knargo/deploy"][0] == "success"
         chain.publish(comment(event, "/retest build", "c-2"))
+        wait_for(waiting)  # the retested run keeps deploy's gate: it waits for approval again
+        chain.publish(comment(event, "/approve deploy", "c-3"))
         assert chain.settle(30)
+        assert final_statuses(chain, event.sha)["knargo/deploy"][0] == "success"
         replies = [
             json.loads(line)["body"]
             for line in (repo / ".knargo" / "comments.jsonl").read_text().splitlines()

@@ -632,3 +632,34 @@ def test_a_job_needing_a_matrix_job_waits_for_every_combination_with_depends() -
     *_, final = run(manifest, {"lint-b": "Failed", "audit": "Failed"})
     _, updates = from_workflow(final, "knargo", "https://argo.example")
     assert updates[0].state is State.SUCCESS
+
+
+GATED_AFTER_FAILURE = """\
+jobs:
+  build:
+    image: alpine:3.20
+    run: make
+  deploy:
+    image: alpine:3.20
+    environment: production
+    run: make deploy
+  notify:
+    needs: build
+    if: failure()
+    image: alpine:3.20
+    run: ./notify.sh
+"""
+
+
+def test_a_gate_in_a_dag_of_depends_is_waited_for_with_depends() -> None:
+    checked = check(GATED_AFTER_FAILURE)
+    assert checked.config is not None
+    result = plan(checked.config, GitEvent.model_validate(BASE_EVENT), SETTINGS)
+    assert result.workflow is not None
+    assert argo_validate.problems(result.workflow) == []
+    tasks = {t["name"]: t for t in result.workflow["spec"]["templates"][0]["dag"]["tasks"]}
+    assert tasks["deploy"] == {
+        "name": "deploy",
+        "template": "deploy",
+        "depends": "deploy-approval.Succeeded",
+    }

@@ -1,9 +1,11 @@
 """Commands in a pull request comment: `/retest [job]`, `/cancel`, `/ok-to-test`, `/approve [job]`.
 
 A command is a line that starts with `/` at its first column, a known name and at most one
-argument: `/retest build` runs `build` again. Anything else is text: an unknown `/word`, a
-command further into a line, in a quote (`> /retest`) or in a fenced code block. A comment may
-hold several commands, one a line; a command given twice counts once.
+argument: `/retest build` runs `build` again, `/retest test (3.12, ubuntu)` one combination of
+a `matrix:` job (as its status and check run name it, which GitHub's Re-run sends). Anything
+else is text: an unknown `/word`, a command further into a line, in a quote (`> /retest`) or
+in a fenced code block. A comment may hold several commands, one a line; a command given
+twice counts once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from dataclasses import dataclass
 __all__ = ["COMMANDS", "Command", "parse_commands"]
 
 COMMANDS = ("retest", "cancel", "ok-to-test", "approve")
-_LINE = re.compile(r"/(?P<name>[a-z][a-z-]*)(?:[ \t]+(?P<argument>[^\s]+))?[ \t]*")
+# An argument is one word, or a job and a combination of its matrix as its status shows it.
+_LINE = re.compile(
+    r"/(?P<name>[a-z][a-z-]*)(?:[ \t]+(?P<argument>[^\s]+(?: \([^()\n]*\))?))?[ \t]*"
+)
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
 

@@ -170,8 +170,9 @@ def from_workflow(
     gates = _gates(workflow, nodes)
     for task, job in _jobs(workflow).items():
         node = nodes.get(task)
-        if job in gates and cancelled is None and (node is None or _omitted(node)):
-            updates.append(Update(f"{context}/{job}", *gates[job], url))
+        gate = gates.get(job) or gates.get(task)
+        if gate is not None and cancelled is None and (node is None or _omitted(node)):
+            updates.append(Update(f"{context}/{job}", *gate, url))
             continue
         if node is None:
             state = State.QUEUED if pipeline[0] is State.RUNNING else State.SKIPPED
@@ -331,9 +332,20 @@ def gate_states(workflow: Mapping[str, Any]) -> dict[str, tuple[State, str]]:
 def _gates(
     workflow: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, tuple[State, str]]:
-    """Job id → what its approval gate says, for the gates that have a node: waiting, or
-    failed (refused, or the run's deadline passed while it waited)."""
-    return dict(_gate_tasks(workflow, nodes).values())
+    """Job id, and task of each combination of a matrix job, → what its approval gate says,
+    for the gates that have a node: waiting, or failed (refused, or the run's deadline passed
+    while it waited)."""
+    gate_tasks = _gate_tasks(workflow, nodes)
+    found = dict(gate_tasks.values())
+    for template in (workflow.get("spec") or {}).get("templates") or []:
+        for task in (template.get("dag") or {}).get("tasks") or []:
+            gate = next((g for g in task.get("dependencies") or [] if g in gate_tasks), None)
+            gate = gate or next(
+                (g for g in gate_tasks if f"{g}.Succeeded" in task.get("depends", "")), None
+            )
+            if gate is not None:
+                found[task["name"]] = gate_tasks[gate][1]
+    return found
 
 
 def _gate_tasks(
@@ -341,7 +353,7 @@ def _gate_tasks(
 ) -> dict[str, tuple[str, tuple[State, str]]]:
     """Gate task → its job id and what the gate says (`_gates`)."""
     spec = workflow.get("spec") or {}
-    found = {}
+    found: dict[str, tuple[str, tuple[State, str]]] = {}
     for template in spec.get("templates") or []:
         annotations = (template.get("metadata") or {}).get("annotations") or {}
         job, node = annotations.get(APPROVAL_FOR), nodes.get(template.get("name", ""))

@@ -15,6 +15,8 @@ job as not approved in time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from knargo.formats import naming
 from knargo.language.dialect import Job
 from knargo.translation import manifests
@@ -32,17 +34,29 @@ def gate_name(task: str, taken: set[str]) -> str:
     return name if name not in taken else f"{task[:99]}-approval-{naming.digest(task)}"
 
 
-def add_gates(spec: manifests.WorkflowSpec, jobs: dict[str, Job], names: dict[str, str]) -> None:
-    """Put a gate before every gated job of `spec` (in place)."""
+def add_gates(
+    spec: manifests.WorkflowSpec,
+    jobs: dict[str, Job],
+    names: dict[str, str],
+    job_ids: Mapping[str, str] | None = None,
+) -> None:
+    """Put a gate before every gated job of `spec` (in place). `job_ids`: unit → job id of
+    the units the jobs run as (`knargo.translation.expansion`); a job with a `matrix:` gets
+    one gate before all its combinations, so one approval lets them all run."""
     gated = [job_id for job_id, job in jobs.items() if job.gated]
     if not gated:
         return
     taken = {template["name"] for template in spec["templates"]}
     dag = next(t for t in spec["templates"] if t["name"] == ENTRYPOINT)["dag"]
     tasks = {task["name"]: task for task in dag["tasks"]}
+    units: dict[str, list[str]] = {}
+    for unit, job_id in (job_ids or {}).items():
+        if names.get(unit) in tasks:
+            units.setdefault(job_id, []).append(names[unit])
+    # Argo refuses a DAG mixing `depends` with `dependencies`: keep to the one it uses.
+    uses_depends = any("depends" in task for task in dag["tasks"])
     for job_id in gated:
-        task = tasks[names[job_id]]
-        gate = gate_name(task["name"], taken)
+        gate = gate_name(names[job_id], taken)
         taken.add(gate)
         annotations = {APPROVAL_FOR: job_id}
         if jobs[job_id].environment:
@@ -51,7 +65,18 @@ def add_gates(spec: manifests.WorkflowSpec, jobs: dict[str, Job], names: dict[st
             {"name": gate, "metadata": {"labels": {}, "annotations": annotations}, "suspend": {}}
         )
         gate_task: manifests.DAGTask = {"name": gate, "template": gate}
-        if task.get("dependencies"):
-            gate_task["dependencies"] = list(task["dependencies"])
+        # The combinations of a job need the same tasks (and share its `depends`).
+        first = tasks[units.get(job_id, [names[job_id]])[0]]
+        if first.get("depends"):
+            gate_task["depends"] = first["depends"]
+        elif first.get("dependencies"):
+            gate_task["dependencies"] = list(first["dependencies"])
         dag["tasks"].append(gate_task)
-        task["dependencies"] = [*task.get("dependencies", []), gate]
+        for name in units.get(job_id, [names[job_id]]):
+            task = tasks[name]
+            if task.get("depends"):
+                task["depends"] = f"({task['depends']}) && {gate}.Succeeded"
+            elif uses_depends:
+                task["depends"] = f"{gate}.Succeeded"
+            else:
+                task["dependencies"] = [*task.get("dependencies", []), gate]

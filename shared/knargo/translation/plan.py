@@ -49,6 +49,8 @@ class PlannedJob:
     id: str
     task: str
     needs: tuple[str, ...]
+    job_id: str = ""
+    """The id in ci.yaml of the job it is a unit of (a combination of a `matrix:` job)."""
 
 
 @dataclass(frozen=True)
@@ -150,13 +152,16 @@ def plan(
         "metadata": {"name": name, "namespace": settings.namespace, **run},
         "spec": builder.spec(jobs, kind, selection.depends),
     }
-    add_gates(workflow["spec"], jobs, builder.names)
+    add_gates(workflow["spec"], jobs, builder.names, builder.job_ids)
     add_mutexes(workflow["spec"], config.jobs, event)
     too_large = _too_large([workflow, *crons])
     if too_large:
         return Plan(rejected=too_large, notes=notes)
     units = builder.expanded(jobs)
-    planned = [PlannedJob(i, builder.names[i], tuple(j.needs)) for i, j in units.items()]
+    planned = [
+        PlannedJob(i, builder.names[i], tuple(j.needs), builder.job_ids.get(i, i))
+        for i, j in units.items()
+    ]
     return Plan(
         workflow=workflow,
         cron_workflows=crons,
