@@ -11,7 +11,9 @@ publishing to a loopback sink that answers 202. Every delivery is the real push 
 * start-up: spawn to the first answered delivery (polled every 2 ms), interleaved with a
   trivial function (`request.get_data(); return "ok"`); medians. Also the CPU time the
   server (gunicorn's master and worker) used until then, which a loaded machine hardly
-  changes.
+  changes. Interleaved with them, the floor of any function that reads YAML configuration
+  and validates with pydantic: the trivial function importing yaml and validating the
+  delivery's id with one pydantic model.
 * memory: the worker's peak RSS (VmHWM) before and after one 25 MiB signed delivery (the push
   with a padded head commit message), in a fresh process, as a multiple of the body size.
 * throughput: 16 keep-alive connections posting the delivery, against a trivial forwarding
@@ -75,6 +77,22 @@ def handle(request):
 """
 
 
+FLOOR = """\
+import functions_framework
+import yaml
+from pydantic import BaseModel
+
+class Delivery(BaseModel):
+    id: str
+
+@functions_framework.http
+def handle(request):
+    request.get_data()
+    Delivery(id=request.headers.get("X-GitHub-Delivery", ""))
+    return "ok"
+"""
+
+
 def delivery(body: bytes) -> Request:
     digest = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
     headers = {
@@ -105,7 +123,7 @@ def functions(root: Path, env: dict[str, str], sink: str) -> dict[str, Function]
     (root / "config.yaml").write_text(CONFIG)
     (root / "credentials").mkdir(exist_ok=True)
     (root / "credentials" / "github.webhook-secret").write_bytes(SECRET)
-    for name, text in (("trivial", TRIVIAL), ("forwarding", FORWARDING)):
+    for name, text in (("trivial", TRIVIAL), ("forwarding", FORWARDING), ("floor", FLOOR)):
         (root / name).mkdir(exist_ok=True)
         (root / name / "main.py").write_text(text)
     image = production("webhook", root)
@@ -119,6 +137,7 @@ def functions(root: Path, env: dict[str, str], sink: str) -> dict[str, Function]
         "webhook": Function("functions/webhook/main.py", webhook_env),
         "trivial": Function(str(root / "trivial" / "main.py"), shared),
         "forwarding": Function(str(root / "forwarding" / "main.py"), shared),
+        "floor": Function(str(root / "floor" / "main.py"), shared),
     }
 
 
@@ -187,8 +206,8 @@ def measure(
     typical = delivery(push())
     with workdir() as root, Processes() as procs:
         fns = functions(root, env, procs.sink(env))
-        pair = {n: fns[n] for n in ("webhook", "trivial")}
-        walls, cpus = starts(pair, dict.fromkeys(pair, typical), runs(quick, 9))
+        started = {n: fns[n] for n in ("webhook", "trivial", "floor")}
+        walls, cpus = starts(started, dict.fromkeys(started, typical), runs(quick, 9))
         peaks = sorted(memory(fns["webhook"], typical) for _ in range(runs(quick, 5)))
         seconds = 3.0 if quick else 8.0
         samples = sampled(
@@ -211,6 +230,20 @@ def measure(
         (
             "  webhook start, server CPU time vs trivial",
             cpus["webhook"] / cpus["trivial"],
+            GOAL_START,
+            False,
+            "x",
+        ),
+        (
+            "  floor: trivial + yaml + one pydantic model, vs trivial",
+            walls["floor"] / walls["trivial"],
+            GOAL_START,
+            False,
+            "x",
+        ),
+        (
+            "  floor, server CPU time vs trivial",
+            cpus["floor"] / cpus["trivial"],
             GOAL_START,
             False,
             "x",

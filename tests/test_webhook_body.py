@@ -41,23 +41,3 @@ def test_a_body_without_a_length_stops_past_the_limit() -> None:
 def test_a_shorter_body_than_announced_is_what_arrived() -> None:
     assert read_body(Counted(b"abc"), 10, 100) == b"abc"
     assert read_body(Counted(b""), None, 100) == b""
-
-
-def test_the_publisher_keeps_no_cookie_a_sink_sets() -> None:
-    import httpx
-
-    from knargo.io.network import Publisher
-
-    seen: list[str | None] = []
-
-    def sink(request: httpx.Request) -> httpx.Response:
-        seen.append(request.headers.get("cookie"))
-        return httpx.Response(202, headers={"set-cookie": "session=abc; Path=/"})
-
-    publisher = Publisher("http://broker.example/", transport=httpx.MockTransport(sink))
-    try:
-        assert publisher.publish({"ce-id": "1"}, b"{}") == 1
-        assert publisher.publish({"ce-id": "2"}, b"{}") == 1
-    finally:
-        publisher.close()
-    assert seen == [None, None]

@@ -1,28 +1,32 @@
-"""The one module that sends HTTP requests (httpx): to the broker and to forge APIs.
+"""The one module that sends HTTP requests: to the broker and to forge APIs.
 
 `Publisher` hands CloudEvents to the broker (`K_SINK`): connection errors, timeouts, 5xx and
 429 are retried with exponential backoff within a fixed budget, because forges give up on a
 delivery after 5-10 s; then it raises `BrokerUnavailable`, which the webhook answers with 503
-so the forge shows a failed delivery that can be redelivered. One connection pool (httpx's
-transport) is reused for every request of a process.
+so the forge shows a failed delivery that can be redelivered. It speaks HTTP/1.1 through the
+standard library's `http.client` over keep-alive connections it reuses: functions-framework
+has loaded `http.client` already, while importing httpx and httpcore would add about a tenth
+to the webhook's start, and a broker needs none of httpx's client features. Only a proxy
+set in the environment is left to httpx, which honours `NO_PROXY` as users expect.
 
-`ForgeClient` sends the forge modules' request values. It follows redirects within the API's
-origin (GitHub moves renamed repositories that way) and strips every credential header from
-a redirect to another origin. For a GitHub App it holds the installation tokens
-(`knargo.io.apptokens`): a request refused with 401 is sent once more with a new token.
+`ForgeClient` sends the forge modules' request values through httpx, imported when the first
+client is built. It follows redirects within the API's origin (GitHub moves renamed
+repositories that way) and strips every credential header from a redirect to another origin.
+For a GitHub App it holds the installation tokens (`knargo.io.apptokens`): a request refused
+with 401 is sent once more with a new token.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-
-import httpx
 
 from knargo.config.credentials import Credentials
 from knargo.config.settings import Forge, Settings
@@ -53,6 +57,8 @@ from knargo.io.apptokens import AppTokens
 from knargo.observability.metrics import Metrics
 
 if TYPE_CHECKING:  # the webhook, which posts no statuses, does not import them
+    import httpx
+
     from knargo.functions.status import Current, Update
     from knargo.io.checkruns import CheckRuns
 
@@ -84,32 +90,42 @@ class RetryPolicy:
 
 
 class Publisher:
-    """Sends CloudEvent messages to one sink."""
+    """Sends CloudEvent messages to one sink.
+
+    Connections are kept open and reused, one per request in flight (the webhook handles up
+    to THREADS requests at once). A reused connection the sink has closed in the meantime
+    (an idle timeout) fails on its first write or read: the request is sent again at once
+    on a new connection, without counting as an attempt."""
+
+    IDLE = 16
+    """Idle connections kept for reuse; more are closed."""
 
     def __init__(
         self,
         sink: str,
         policy: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.sink = sink
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
-        timeout = httpx.Timeout(self.policy.timeout, connect=self.policy.timeout)
-        self._timeout = timeout.as_dict()
-        self._url = httpx.URL(sink)
-        # Loading the CA bundle costs ~30 ms of start-up; a plain-http sink never uses it.
-        verify = sink.startswith("https://")
-        # Requests go straight to the transport (httpx's connection pool): the client's
-        # merging of URLs, headers and cookies, its auth and redirect steps cost a fifth of
-        # a delivery's handling, and a broker needs none of them. Only a proxy configured
-        # in the environment, which the client would use, keeps the client.
-        self._transport = transport or httpx.HTTPTransport(verify=verify)
-        self._client: httpx.Client | None = None
-        if transport is None and any(os.environ.get(name) for name in _PROXY_VARIABLES):
-            self._client = httpx.Client(
-                timeout=timeout, headers={"user-agent": "knargo"}, verify=verify
+        url = urllib.parse.urlsplit(sink)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f'the sink "{sink}" is not an http:// or https:// URL')
+        self._https = url.scheme == "https"
+        self._address = (url.hostname, url.port)
+        self._target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._tls: Any = None
+        self._proxied: httpx.Client | None = None
+        if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+            import httpx
+
+            self._proxied = httpx.Client(
+                timeout=httpx.Timeout(self.policy.timeout),
+                headers={"user-agent": "knargo"},
+                verify=self._https,
             )
 
     def publish(self, headers: dict[str, str], body: bytes) -> int:
@@ -118,8 +134,8 @@ class Publisher:
         for attempt, delay in enumerate([*self.policy.delays, None], start=1):
             try:
                 status = self._post(headers, body)
-            except httpx.HTTPError as exc:
-                problem = type(exc).__name__
+            except _Failed as exc:
+                problem = str(exc)
             else:
                 if 200 <= status < 300:
                     return attempt
@@ -131,26 +147,71 @@ class Publisher:
         raise BrokerUnavailable(f"the broker did not take the event: {problem}")
 
     def _post(self, headers: dict[str, str], body: bytes) -> int:
-        if self._client is not None:
-            return self._client.post(self._url, headers=headers, content=body).status_code
-        request = httpx.Request(
-            "POST",
-            self._url,
-            headers={**headers, "user-agent": "knargo"},
-            content=body,
-            extensions={"timeout": self._timeout},
-        )
-        response = self._transport.handle_request(request)
+        if self._proxied is not None:
+            return self._post_proxied(self._proxied, headers, body)
+        headers = {**headers, "User-Agent": "knargo"}
+        while True:
+            connection, reused = self._connection()
+            try:
+                connection.request("POST", self._target, body, headers)
+                response = connection.getresponse()
+                response.read()  # the answer is not used; reading it frees the connection
+            except ConnectionError as exc:
+                connection.close()
+                if reused:
+                    continue  # the sink closed it while idle: the request never arrived
+                raise _Failed(type(exc).__name__) from None
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                raise _Failed(type(exc).__name__) from None
+            if response.will_close:
+                connection.close()
+            else:
+                self._release(connection)
+            return response.status
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection and True, or a new one and False."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        host, port = self._address
+        if not self._https:
+            return http.client.HTTPConnection(host, port, timeout=self.policy.timeout), False
+        if self._tls is None:  # loading the CA bundle costs tens of ms: an http sink never does
+            import ssl
+
+            self._tls = ssl.create_default_context()
+        return http.client.HTTPSConnection(
+            host, port, timeout=self.policy.timeout, context=self._tls
+        ), False
+
+    def _release(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < self.IDLE:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def _post_proxied(self, client: httpx.Client, headers: dict[str, str], body: bytes) -> int:
+        import httpx
+
         try:
-            response.read()  # the answer is not used; reading it frees the connection
-        finally:
-            response.close()
-        return response.status_code
+            return client.post(self.sink, headers=headers, content=body).status_code
+        except httpx.HTTPError as exc:
+            raise _Failed(type(exc).__name__) from None
 
     def close(self) -> None:
-        self._transport.close()
-        if self._client is not None:
-            self._client.close()
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+        if self._proxied is not None:
+            self._proxied.close()
+
+
+class _Failed(Exception):
+    """A request that got no answer; its text names the error."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +246,8 @@ class ForgeClient:
     def _client(self) -> httpx.Client:
         """Built on the first request: loading the CA bundle for TLS takes 20-40 ms, which
         a function's start would otherwise pay before its first answer."""
+        import httpx
+
         with self._lock:
             if self._built is None:
                 self._built = httpx.Client(
@@ -228,6 +291,8 @@ class ForgeClient:
         return self._send_once(replace(request, headers=headers), limit)
 
     def _send_once(self, request: ApiRequest, limit: int | None) -> ApiResponse:
+        import httpx
+
         try:
             response = self._follow(request)
             try:
@@ -286,6 +351,8 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 def _detail(response: httpx.Response, limit: int = 1024) -> str:
     """The start of an error answer (forges explain themselves there), never more."""
+    import httpx
+
     try:
         body = _read(response, None, "", until=limit)
     except httpx.HTTPError:
@@ -326,6 +393,8 @@ class ArchivedLogs:
     ) -> tuple[bytes, bool] | None:
         """The last `keep` bytes of the node's archived log, and whether that cut its start;
         None when there is none to read."""
+        import httpx
+
         base = self.settings.argo_server_url
         if not base:
             return None
