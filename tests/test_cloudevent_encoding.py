@@ -1,16 +1,20 @@
-"""knargo writes binary-mode CloudEvents itself: exactly what the SDK's `to_binary` writes."""
+"""knargo writes binary-mode CloudEvents itself: what the SDK's `to_binary` writes, with the
+header values percent-encoded as the HTTP binding (1.0.2, 3.1.3.2) requires."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
+import pytest
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
-from knargo.contract.cloudevent import decode, encode
+from knargo.contract.cloudevent import InvalidCloudEvent, decode, encode
 from knargo.contract.events import Envelope
 
 names = st.from_regex(r"[a-z][a-z0-9]{0,19}", fullmatch=True).filter(
@@ -67,6 +71,50 @@ def test_the_headers_and_body_are_the_sdks(
     time = message.headers["ce-time"]
     assert datetime.fromisoformat(time).utcoffset() is not None
     headers, body = sdk(envelope, time)
-    assert list(message.headers.items()) == list(headers.items())
+    assert all(ENCODED.fullmatch(v) for n, v in message.headers.items() if n.startswith("ce-"))
+    sent = {n: unquote(v) if n.startswith("ce-") else v for n, v in message.headers.items()}
+    assert list(sent.items()) == list(headers.items())
     assert message.body == body
     assert decode(message.headers, message.body) == envelope
+
+
+ENCODED = re.compile(r"(?:[!#$&-~]|%[0-9A-F]{2})*")
+"""Printable ASCII but double-quote and percent, and percent-encoded bytes."""
+
+
+def test_header_values_are_percent_encoded_as_the_binding_shows() -> None:
+    """The binding's own example, and a branch name with a space-free Unicode name."""
+    envelope = Envelope("t", "s", "1", {}, "Euro \u20ac \U0001f600", {"ref": "refs/heads/ünï"})
+    headers = encode(envelope).headers
+    assert headers["ce-subject"] == "Euro%20%E2%82%AC%20%F0%9F%98%80"
+    assert headers["ce-ref"] == "refs/heads/%C3%BCn%C3%AF"
+    assert headers["ce-source"] == "s"
+    assert decode(headers, b"{}") == envelope
+
+
+def test_older_senders_values_are_read_too() -> None:
+    """Lower-case hex, values that need no encoding, and double-quoted strings."""
+    headers = {
+        "content-type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-id": "%e2%82%ac",
+        "ce-source": '"a \\"quoted\\" source"',
+        "ce-type": "%74ype",
+        "ce-subject": "refs/heads/main",
+    }
+    envelope = decode(headers, b"{}")
+    assert (envelope.id, envelope.source, envelope.type) == ("\u20ac", 'a "quoted" source', "type")
+    assert envelope.subject == "refs/heads/main"
+
+
+@pytest.mark.parametrize("value", ["%C0%A0", "%FF", "%E2%82"])
+def test_bytes_that_are_not_utf8_are_refused(value: str) -> None:
+    headers = {
+        "content-type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-id": value,
+        "ce-source": "s",
+        "ce-type": "t",
+    }
+    with pytest.raises(InvalidCloudEvent, match="not percent-encoded UTF-8"):
+        decode(headers, b"{}")

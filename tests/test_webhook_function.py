@@ -633,6 +633,18 @@ def test_annotated_tag_builds_the_commit_not_the_tag_object(client: Any, sink: S
     assert sink.events[0].data["kind"] == "tag"
 
 
+def test_a_branch_named_beyond_ascii_is_published_percent_encoded(client: Any, sink: Sink) -> None:
+    """Git allows any UTF-8 in a branch name; an HTTP header carries printable ASCII only."""
+    payload = json.loads(push_body())
+    payload["ref"] = "refs/heads/fix/überall-\u65e5\u672c"
+    body = json.dumps(payload).encode()
+    answer = client.post("/", data=body, headers=signed("github", "github", "push", body))
+    assert answer.status_code == 202
+    assert sink.events[0].subject == "refs/heads/fix/überall-\u65e5\u672c"
+    assert sink.headers[0]["ce-subject"] == "refs/heads/fix/%C3%BCberall-%E6%97%A5%E6%9C%AC"
+    assert sink.events[0].data["ref"] == "refs/heads/fix/überall-\u65e5\u672c"
+
+
 def test_fork_pull_request_is_marked(client: Any, sink: Sink) -> None:
     body = reference_path(
         "fixtures", "github", "payloads", "pull_request", "opened.from-fork.DERIVED.json"
